@@ -1,0 +1,1 @@
+"""prose_mesh.attack (see ARCHITECTURE.md, Layout)."""

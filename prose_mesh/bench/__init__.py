@@ -1,0 +1,1 @@
+"""Benchmark topics for ``prose-mesh bench``: one module each, with ``register(subparsers)``."""

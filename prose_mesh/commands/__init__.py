@@ -1,0 +1,1 @@
+"""Command groups of ``prose-mesh``: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""prose_mesh.crypto (see ARCHITECTURE.md, Layout)."""

@@ -1,0 +1,1 @@
+"""prose_mesh.medium (see ARCHITECTURE.md, Layout)."""

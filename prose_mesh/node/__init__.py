@@ -1,0 +1,1 @@
+"""prose_mesh.node (see ARCHITECTURE.md, Layout)."""

@@ -1,0 +1,1 @@
+"""prose_mesh.protocol (see ARCHITECTURE.md, Layout)."""

@@ -1,0 +1,1 @@
+"""prose_mesh.scenario (see ARCHITECTURE.md, Layout)."""

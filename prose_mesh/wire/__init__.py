@@ -1,0 +1,1 @@
+"""prose_mesh.wire (see ARCHITECTURE.md, Layout)."""
