@@ -1,25 +1,13 @@
-"""Shared fixtures: where the shared test vectors live, and capability checks that skip loudly."""
+"""Root fixtures. Shared helper functions live in ``tests/support.py`` (import ``support``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support import VECTORS, have_tshark, is_root, load_vector
 
-REPO = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get("PROSE_MESH_VECTORS", REPO.parent / "shared" / "vectors"))
-
-
-def load_vector(name: str) -> dict[str, Any]:
-    """Load one JSON file of ../shared/vectors (skips with the reason if the folder is absent)."""
-    path = VECTORS / name
-    if not path.exists():
-        pytest.skip(f"shared vectors not found at {path} (set PROSE_MESH_VECTORS)")
-    return json.loads(path.read_text())
+__all__ = ["have_tshark", "is_root", "load_vector"]
 
 
 @pytest.fixture
@@ -27,11 +15,3 @@ def vectors_dir() -> Path:
     if not VECTORS.is_dir():
         pytest.skip(f"shared vectors not found at {VECTORS} (set PROSE_MESH_VECTORS)")
     return VECTORS
-
-
-def have_tshark() -> str | None:
-    return shutil.which("tshark")
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0

@@ -1,0 +1,440 @@
+-- prose_mesh.lua: Wireshark dissector for prose_mesh PC5-EMU frames (PROTOCOL.md §1).
+--
+-- EtherType 0x88B5 -> PC5-EMU shim [EMU] -> TS 36.323 §6.2.10 sidelink PDCP -> SDU:
+--   type 0 IP -> Wireshark's ipv6/ip (so MIKEY on UDP 2269 and RTCP "MCPT" use the built-in
+--   dissectors), 1 ARP -> arp, 2 PC5 signalling (TS 24.334 §12.5), 3 NON-IP.
+-- Channel 1 (SL-DCH) carries the 29-octet PC5_DISCOVERY message (TS 24.334 §11.2.5).
+-- MONP (TS 24.379 §15) is registered on udp.port 40000 (and is offered in Decode-As).
+-- Bad lengths produce expert info, never a Lua error.
+
+local pc5emu = Proto("pc5emu", "PC5-EMU shim (prose_mesh)")
+local pc5pdcp = Proto("pc5pdcp", "PC5 sidelink PDCP (TS 36.323 6.2.10)")
+local pc5s = Proto("pc5s", "PC5 Signalling (TS 24.334)")
+local pc5d = Proto("pc5d", "PC5 Discovery (TS 24.334)")
+local monp = Proto("monp", "MCPTT Off-Network Protocol (TS 24.379)")
+
+local channels = { [0] = "SL-SCH", [1] = "SL-DCH", [2] = "SL-BCH (reserved)" }
+local casts = { [0] = "broadcast", [1] = "one-to-many", [2] = "one-to-one" }
+local sdu_types = { [0] = "IP", [1] = "ARP", [2] = "PC5 SIGNALLING", [3] = "NON-IP" }
+
+-- ---------------------------------------------------------------- shim
+local f_ver = ProtoField.uint8("pc5emu.version", "Version", base.DEC, nil, 0xF0)
+local f_ch = ProtoField.uint8("pc5emu.channel", "Channel", base.DEC, channels, 0x0F)
+local f_lcid = ProtoField.uint8("pc5emu.lcid", "LCID", base.DEC)
+local f_src = ProtoField.uint24("pc5emu.src_l2id", "Source Layer-2 ID", base.HEX)
+local f_dst = ProtoField.uint24("pc5emu.dst_l2id", "Destination Layer-2 ID", base.HEX)
+local f_pppp = ProtoField.uint8("pc5emu.pppp", "PPPP", base.DEC, nil, 0xF0)
+local f_cast = ProtoField.uint8("pc5emu.cast", "Cast type", base.DEC, casts, 0x0F)
+local f_len = ProtoField.uint16("pc5emu.length", "Length", base.DEC)
+local f_pad = ProtoField.bytes("pc5emu.padding", "Padding beyond LEN")
+pc5emu.fields = { f_ver, f_ch, f_lcid, f_src, f_dst, f_pppp, f_cast, f_len, f_pad }
+
+local e_short = ProtoExpert.new("pc5emu.short", "Truncated field or frame",
+  expert.group.PROTOCOL, expert.severity.ERROR)
+local e_header = ProtoExpert.new("pc5emu.bad_header", "Bad shim header (BAD_HEADER)",
+  expert.group.PROTOCOL, expert.severity.ERROR)
+pc5emu.experts = { e_short, e_header }
+
+-- ---------------------------------------------------------------- PDCP
+local p_sdu = ProtoField.uint8("pc5pdcp.sdu_type", "SDU type", base.DEC, sdu_types, 0xE0)
+local p_pgk = ProtoField.uint8("pc5pdcp.pgk_index", "PGK index", base.DEC, nil, 0x1F)
+local p_r = ProtoField.uint8("pc5pdcp.reserved", "Reserved", base.DEC, nil, 0x1F)
+local p_ptk = ProtoField.uint16("pc5pdcp.ptk_id", "PTK ID", base.HEX)
+local p_kds = ProtoField.uint16("pc5pdcp.kdsess_id", "KD-sess ID", base.HEX)
+local p_sn = ProtoField.uint16("pc5pdcp.sn", "PDCP SN", base.DEC)
+local p_mac = ProtoField.uint32("pc5pdcp.mac_i", "MAC-I", base.HEX)
+local p_data = ProtoField.bytes("pc5pdcp.ciphered", "Ciphered SDU")
+pc5pdcp.fields = { p_sdu, p_pgk, p_r, p_ptk, p_kds, p_sn, p_mac, p_data }
+
+-- ---------------------------------------------------------------- PC5 signalling
+local msg_names = {
+  [1] = "DIRECT_COMMUNICATION_REQUEST", [2] = "DIRECT_COMMUNICATION_ACCEPT",
+  [3] = "DIRECT_COMMUNICATION_REJECT", [4] = "DIRECT_COMMUNICATION_KEEPALIVE",
+  [5] = "DIRECT_COMMUNICATION_KEEPALIVE_ACK", [6] = "DIRECT_COMMUNICATION_RELEASE",
+  [7] = "DIRECT_COMMUNICATION_RELEASE_ACCEPT", [12] = "DIRECT_SECURITY_MODE_COMMAND",
+  [13] = "DIRECT_SECURITY_MODE_COMPLETE", [14] = "DIRECT_SECURITY_MODE_REJECT",
+  [15] = "DIRECT_REKEYING_REQUEST", [16] = "DIRECT_REKEYING_RESPONSE",
+  [17] = "DIRECT_REKEYING_TRIGGER", [18] = "REMOTE_UE_INFO_REQUEST",
+  [19] = "REMOTE_UE_INFO_RESPONSE",
+}
+local iei_names = {
+  [3] = "Link Local IPv6 Address", [9] = "AUTS", [10] = "RAND", [15] = "LSB of KD ID",
+  [16] = "MSB of KD ID", [17] = "KD ID", [18] = "KD Freshness", [22] = "Signature",
+  [23] = "Encrypted Payload", [24] = "GPI", [25] = "Relay Service Code",
+  [26] = "Maximum Inactivity Period", [27] = "Auth Flag", [28] = "PRUK ID",
+  [29] = "MIKEY I_MESSAGE",
+}
+local S = {
+  msg_type = ProtoField.uint8("pc5s.msg_type", "Message type", base.DEC, msg_names),
+  seq = ProtoField.uint16("pc5s.seq", "Sequence number", base.DEC),
+  user_info_type = ProtoField.uint8("pc5s.user_info_type", "User Info type", base.DEC,
+    { [1] = "MSISDN", [2] = "Application layer user ID", [3] = "IMSI" }),
+  user_info = ProtoField.bytes("pc5s.user_info", "User Info"),
+  ip_address_config = ProtoField.uint8("pc5s.ip_address_config", "IP Address Config"),
+  max_inactivity_period = ProtoField.uint32("pc5s.max_inactivity_period",
+    "Maximum Inactivity Period (s)"),
+  nonce_1 = ProtoField.bytes("pc5s.nonce_1", "Nonce_1"),
+  nonce_2 = ProtoField.bytes("pc5s.nonce_2", "Nonce_2"),
+  ue_security_capabilities = ProtoField.uint16("pc5s.ue_security_capabilities",
+    "UE Security Capabilities", base.HEX),
+  msb_kdsess_id = ProtoField.uint8("pc5s.msb_kdsess_id", "MSB of KD-sess ID", base.HEX),
+  lsb_kdsess_id = ProtoField.uint8("pc5s.lsb_kdsess_id", "LSB of KD-sess ID", base.HEX),
+  chosen_algorithms = ProtoField.uint8("pc5s.chosen_algorithms", "Chosen algorithms", base.HEX),
+  cause = ProtoField.uint8("pc5s.cause", "PC5 Signalling Cause"),
+  release_reason = ProtoField.uint8("pc5s.release_reason", "Release Reason"),
+  keepalive_counter = ProtoField.uint32("pc5s.keepalive_counter", "Keepalive Counter"),
+  remote_ue_info_type = ProtoField.uint8("pc5s.remote_ue_info_type", "Remote UE info type"),
+  identity = ProtoField.bytes("pc5s.identity", "Remote UE identity"),
+  iei = ProtoField.uint8("pc5s.iei", "IEI", base.DEC, iei_names),
+  ie_length = ProtoField.uint16("pc5s.ie_length", "IE length"),
+  link_local_ipv6 = ProtoField.ipv6("pc5s.link_local_ipv6", "Link Local IPv6 Address"),
+  auts = ProtoField.bytes("pc5s.auts", "AUTS"),
+  rand = ProtoField.bytes("pc5s.rand", "RAND"),
+  lsb_kd_id = ProtoField.uint16("pc5s.lsb_kd_id", "LSB of KD ID", base.HEX),
+  msb_kd_id = ProtoField.uint16("pc5s.msb_kd_id", "MSB of KD ID", base.HEX),
+  kd_id = ProtoField.uint32("pc5s.kd_id", "KD ID", base.HEX),
+  kd_freshness = ProtoField.bytes("pc5s.kd_freshness", "KD Freshness"),
+  signature = ProtoField.bytes("pc5s.signature", "Signature (ECCSI)"),
+  encrypted_payload = ProtoField.bytes("pc5s.encrypted_payload", "Encrypted Payload (SAKKE)"),
+  gpi = ProtoField.bytes("pc5s.gpi", "GPI"),
+  relay_service_code = ProtoField.uint24("pc5s.relay_service_code", "Relay Service Code",
+    base.HEX),
+  auth_flag = ProtoField.uint8("pc5s.auth_flag", "Auth Flag"),
+  pruk_id = ProtoField.bytes("pc5s.pruk_id", "PRUK ID"),
+  mikey_i_message = ProtoField.bytes("pc5s.mikey_i_message", "MIKEY I_MESSAGE"),
+  ie_value = ProtoField.bytes("pc5s.ie_value", "IE value"),
+}
+local s_fields = {}
+for _, f in pairs(S) do s_fields[#s_fields + 1] = f end
+pc5s.fields = s_fields
+local e_pc5s = ProtoExpert.new("pc5s.malformed", "Malformed PC5 signalling message",
+  expert.group.PROTOCOL, expert.severity.ERROR)
+pc5s.experts = { e_pc5s }
+
+-- mandatory IEs per message type: {field, octets} or {field, "LV"}
+local mandatory = {
+  [1] = { { "user_info", "LVT" }, { "ip_address_config", 1 }, { "max_inactivity_period", 4 },
+          { "nonce_1", 16 }, { "ue_security_capabilities", 2 }, { "msb_kdsess_id", 1 } },
+  [2] = { { "ip_address_config", 1 } },
+  [3] = { { "cause", 1 } },
+  [4] = { { "keepalive_counter", 4 } },
+  [5] = { { "keepalive_counter", 4 } },
+  [6] = { { "release_reason", 1 } },
+  [7] = {},
+  [12] = { { "ue_security_capabilities", 2 }, { "nonce_2", 16 }, { "chosen_algorithms", 1 },
+           { "lsb_kdsess_id", 1 } },
+  [13] = {},
+  [14] = { { "cause", 1 } },
+  [15] = { { "ue_security_capabilities", 2 }, { "nonce_1", 16 }, { "msb_kdsess_id", 1 } },
+  [16] = {},
+  [17] = {},
+  [18] = { { "remote_ue_info_type", 1 } },
+  [19] = { { "identity", "LV" } },
+}
+local iei_field = {
+  [3] = "link_local_ipv6", [9] = "auts", [10] = "rand", [15] = "lsb_kd_id", [16] = "msb_kd_id",
+  [17] = "kd_id", [18] = "kd_freshness", [22] = "signature", [23] = "encrypted_payload",
+  [24] = "gpi", [25] = "relay_service_code", [26] = "max_inactivity_period", [27] = "auth_flag",
+  [28] = "pruk_id", [29] = "mikey_i_message",
+}
+
+-- ---------------------------------------------------------------- discovery
+local D = {
+  msg_type = ProtoField.uint8("pc5d.msg_type", "Message Type", base.HEX),
+  disc_type = ProtoField.uint8("pc5d.disc_type", "Discovery type", base.DEC,
+    { [1] = "open", [2] = "restricted" }, 0xC0),
+  content_type = ProtoField.uint8("pc5d.content_type", "Content type", base.DEC, {
+    [0] = "announcement/response", [1] = "solicitation",
+    [4] = "UE-to-network relay announcement/response", [5] = "UE-to-network relay solicitation",
+    [6] = "group member announcement/response", [7] = "group member solicitation",
+    [8] = "relay additional information" }, 0x3C),
+  model = ProtoField.uint8("pc5d.model", "Discovery model", base.DEC,
+    { [1] = "Model A", [2] = "Model B" }, 0x03),
+  plmn_id = ProtoField.uint24("pc5d.plmn_id", "PLMN ID", base.HEX),
+  temporary_id = ProtoField.bytes("pc5d.temporary_id", "Temporary ID"),
+  relay_service_code = ProtoField.uint24("pc5d.relay_service_code", "Relay Service Code",
+    base.HEX),
+  announcer_info = ProtoField.bytes("pc5d.announcer_info", "Announcer Info"),
+  discoverer_info = ProtoField.bytes("pc5d.discoverer_info", "Discoverer Info"),
+  relay_ue_id = ProtoField.uint24("pc5d.relay_ue_id", "ProSe Relay UE ID", base.HEX),
+  status_indicator = ProtoField.uint8("pc5d.status_indicator", "Status Indicator", base.HEX),
+  prose_ue_id = ProtoField.uint24("pc5d.prose_ue_id", "ProSe UE ID", base.HEX),
+  discovery_group_id = ProtoField.uint24("pc5d.discovery_group_id", "Discovery Group ID",
+    base.HEX),
+  target_user_info = ProtoField.bytes("pc5d.target_user_info", "Target User Info"),
+  spare = ProtoField.bytes("pc5d.spare", "Spare"),
+  mic = ProtoField.uint32("pc5d.mic", "MIC", base.HEX),
+  utc_lsb = ProtoField.uint8("pc5d.utc_lsb", "UTC-based counter LSB", base.HEX),
+}
+local d_fields = {}
+for _, f in pairs(D) do d_fields[#d_fields + 1] = f end
+pc5d.fields = d_fields
+local e_pc5d = ProtoExpert.new("pc5d.malformed", "Malformed PC5_DISCOVERY message",
+  expert.group.PROTOCOL, expert.severity.ERROR)
+pc5d.experts = { e_pc5d }
+
+local disc_layout = {
+  [0] = { { "plmn_id", 3 }, { "temporary_id", 20 } },
+  [1] = { { "plmn_id", 3 }, { "temporary_id", 20 } },
+  [4] = { { "relay_service_code", 3 }, { "announcer_info", 6 }, { "relay_ue_id", 3 },
+          { "status_indicator", 1 }, { "spare", 10 } },
+  [5] = { { "relay_service_code", 3 }, { "discoverer_info", 6 }, { "relay_ue_id", 3 },
+          { "spare", 11 } },
+  [6] = { { "prose_ue_id", 3 }, { "announcer_info", 6 }, { "discovery_group_id", 3 },
+          { "spare", 11 } },
+  [7] = { { "discoverer_info", 6 }, { "discovery_group_id", 3 }, { "target_user_info", 6 },
+          { "spare", 8 } },
+}
+
+-- ---------------------------------------------------------------- MONP
+local monp_names = { [1] = "GROUP CALL PROBE", [2] = "GROUP CALL ANNOUNCEMENT",
+                     [3] = "GROUP CALL ACCEPT" }
+local M = {
+  msg_type = ProtoField.uint8("monp.msg_type", "Message type", base.HEX, monp_names),
+  call_id = ProtoField.uint16("monp.call_id", "Call identifier", base.DEC),
+  call_type = ProtoField.uint8("monp.call_type", "Call type", base.HEX),
+  refresh_interval = ProtoField.uint16("monp.refresh_interval", "Refresh interval (ms)"),
+  call_start_time = ProtoField.uint64("monp.call_start_time", "Call start time (UTC s)"),
+  last_change_time = ProtoField.uint64("monp.last_call_type_change_time",
+    "Last call type change time (UTC s)"),
+  group_id = ProtoField.string("monp.group_id", "MCPTT group ID"),
+  sdp = ProtoField.string("monp.sdp", "SDP"),
+  originating_user_id = ProtoField.string("monp.originating_user_id",
+    "Originating MCPTT user ID"),
+  last_user = ProtoField.string("monp.last_user_to_change_call_type",
+    "Last user to change call type"),
+  user_id = ProtoField.string("monp.user_id", "MCPTT user ID"),
+  t_iei = ProtoField.uint8("monp.t_iei", "Optional IE", base.HEX,
+    { [0x80] = "Confirm mode indication", [0x81] = "Probe response" }),
+}
+local m_fields = {}
+for _, f in pairs(M) do m_fields[#m_fields + 1] = f end
+monp.fields = m_fields
+local e_monp = ProtoExpert.new("monp.malformed", "Malformed MONP message",
+  expert.group.PROTOCOL, expert.severity.ERROR)
+monp.experts = { e_monp }
+
+local h_ipv6 = Dissector.get("ipv6")
+local h_ip = Dissector.get("ip")
+local h_arp = Dissector.get("arp")
+local h_data = Dissector.get("data")
+local h_mikey = Dissector.get("mikey")
+
+-- ---------------------------------------------------------------- helpers
+local function short(tree, expert_field, tvb, off, what)
+  tree:add_proto_expert_info(expert_field, "Truncated: " .. what .. " at octet " .. off
+    .. " of " .. tvb:len())
+end
+
+-- ---------------------------------------------------------------- PC5-S
+local function dissect_pc5s(tvb, pinfo, tree)
+  local len = tvb:len()
+  local t = tree:add(pc5s, tvb())
+  if len < 3 then
+    short(t, e_pc5s, tvb, 0, "message type and sequence number"); return
+  end
+  local mt = tvb(0, 1):uint()
+  t:add(S.msg_type, tvb(0, 1))
+  t:add(S.seq, tvb(1, 2))
+  local name = msg_names[mt] or ("unknown type " .. mt)
+  pinfo.cols.protocol = "PC5-S"
+  pinfo.cols.info = name
+  t:append_text(": " .. name)
+  local layout = mandatory[mt]
+  if layout == nil then
+    t:add_proto_expert_info(e_pc5s, "Unknown message type " .. mt); return
+  end
+  local off = 3
+  for _, item in ipairs(layout) do
+    local fname, size = item[1], item[2]
+    if size == "LV" or size == "LVT" then
+      if off + 1 > len then short(t, e_pc5s, tvb, off, fname); return end
+      local n = tvb(off, 1):uint()
+      if off + 1 + n > len then short(t, e_pc5s, tvb, off, fname); return end
+      if size == "LVT" and n >= 1 then
+        t:add(S.user_info_type, tvb(off + 1, 1))
+        if n > 1 then t:add(S[fname], tvb(off + 2, n - 1)) end
+      elseif n > 0 then
+        t:add(S[fname], tvb(off + 1, n))
+      end
+      off = off + 1 + n
+    else
+      if off + size > len then short(t, e_pc5s, tvb, off, fname); return end
+      t:add(S[fname], tvb(off, size))
+      off = off + size
+    end
+  end
+  while off < len do
+    local iei = tvb(off, 1):uint()
+    local tlv_e = (iei == 23 or iei == 29)  -- TLV-E: 2-octet length [EMU]
+    local hl = tlv_e and 3 or 2
+    if off + hl > len then short(t, e_pc5s, tvb, off, "IE header"); return end
+    local n = tlv_e and tvb(off + 1, 2):uint() or tvb(off + 1, 1):uint()
+    if off + hl + n > len then short(t, e_pc5s, tvb, off, "IE value"); return end
+    local it = t:add(tvb(off, hl + n), iei_names[iei] or ("IE " .. iei))
+    it:add(S.iei, tvb(off, 1))
+    it:add(S.ie_length, tvb(off + 1, hl - 1))
+    local fname = iei_field[iei]
+    if n > 0 then
+      local f = fname and S[fname] or S.ie_value
+      local fixed = { link_local_ipv6 = 16, lsb_kd_id = 2, msb_kd_id = 2, kd_id = 4,
+                      relay_service_code = 3, max_inactivity_period = 4, auth_flag = 1 }
+      if fname and fixed[fname] and fixed[fname] ~= n then f = S.ie_value
+        it:add_proto_expert_info(e_pc5s, "Unexpected IE length " .. n)
+      end
+      it:add(f, tvb(off + hl, n))
+      -- [EMU] IE 29 holds a MIKEY-SAKKE I_MESSAGE: let Wireshark's MIKEY dissector show it
+      if iei == 29 and h_mikey ~= nil then
+        h_mikey:call(tvb(off + hl, n):tvb(), pinfo, it)
+      end
+    end
+    off = off + hl + n
+  end
+end
+
+-- ---------------------------------------------------------------- discovery
+local function dissect_pc5d(tvb, pinfo, tree)
+  local t = tree:add(pc5d, tvb())
+  pinfo.cols.protocol = "PC5-D"
+  if tvb:len() ~= 29 then
+    t:add_proto_expert_info(e_pc5d, "PC5_DISCOVERY must be 29 octets, got " .. tvb:len())
+    if tvb:len() < 1 then return end
+  end
+  local mt = tvb(0, 1):uint()
+  t:add(D.msg_type, tvb(0, 1))
+  t:add(D.disc_type, tvb(0, 1))
+  t:add(D.content_type, tvb(0, 1))
+  t:add(D.model, tvb(0, 1))
+  local ct = bit.band(bit.rshift(mt, 2), 0x0F)
+  pinfo.cols.info = string.format("PC5_DISCOVERY type 0x%02x", mt)
+  local layout = disc_layout[ct]
+  if layout == nil or tvb:len() ~= 29 then
+    if layout == nil then t:add_proto_expert_info(e_pc5d, "Unknown content type " .. ct) end
+    return
+  end
+  local off = 1
+  for _, item in ipairs(layout) do
+    t:add(D[item[1]], tvb(off, item[2]))
+    off = off + item[2]
+  end
+  t:add(D.mic, tvb(24, 4))
+  t:add(D.utc_lsb, tvb(28, 1))
+end
+
+-- ---------------------------------------------------------------- MONP
+function monp.dissector(tvb, pinfo, tree)
+  local len = tvb:len()
+  if len < 1 then return 0 end
+  pinfo.cols.protocol = "MONP"
+  local t = tree:add(monp, tvb())
+  local mt = tvb(0, 1):uint()
+  t:add(M.msg_type, tvb(0, 1))
+  pinfo.cols.info = monp_names[mt] or ("MONP type " .. mt)
+  local off = 1
+  local function v(field, n)
+    if off + n > len then short(t, e_monp, tvb, off, "fixed IE"); return false end
+    if n == 5 then t:add(field, tvb(off, 5), tvb(off, 5):uint64())
+    else t:add(field, tvb(off, n)) end
+    off = off + n
+    return true
+  end
+  local function lve(field)
+    if off + 2 > len then short(t, e_monp, tvb, off, "LV-E length"); return false end
+    local n = tvb(off, 2):uint()
+    if off + 2 + n > len then short(t, e_monp, tvb, off, "LV-E value"); return false end
+    if n > 0 then t:add(field, tvb(off + 2, n)) end
+    off = off + 2 + n
+    return true
+  end
+  if mt == 1 then
+    if not lve(M.group_id) then return len end
+  elseif mt == 2 then
+    if not (v(M.call_id, 2) and v(M.call_type, 1) and v(M.refresh_interval, 2)
+            and v(M.call_start_time, 5) and v(M.last_change_time, 5)) then return len end
+    if not (lve(M.group_id) and lve(M.sdp) and lve(M.originating_user_id)
+            and lve(M.last_user)) then return len end
+    while off < len do t:add(M.t_iei, tvb(off, 1)); off = off + 1 end
+  elseif mt == 3 then
+    if not (v(M.call_id, 2) and v(M.call_type, 1) and lve(M.user_id) and lve(M.group_id)) then
+      return len
+    end
+  else
+    t:add_proto_expert_info(e_monp, "Unknown MONP message type " .. mt)
+  end
+  if off < len then
+    t:add_proto_expert_info(e_monp, (len - off) .. " trailing octets")
+  end
+  return len
+end
+
+-- ---------------------------------------------------------------- SDU hand-off
+local function dissect_sdu(sdu_type, tvb, pinfo, tree)
+  if tvb:len() == 0 then return end
+  if sdu_type == 0 then
+    local ver = bit.rshift(tvb(0, 1):uint(), 4)
+    if ver == 6 then h_ipv6:call(tvb, pinfo, tree)
+    elseif ver == 4 then h_ip:call(tvb, pinfo, tree)
+    else h_data:call(tvb, pinfo, tree) end
+  elseif sdu_type == 1 then h_arp:call(tvb, pinfo, tree)
+  elseif sdu_type == 2 then dissect_pc5s(tvb, pinfo, tree)
+  else h_data:call(tvb, pinfo, tree) end
+end
+
+-- ---------------------------------------------------------------- shim + PDCP
+function pc5emu.dissector(tvb, pinfo, tree)
+  local len = tvb:len()
+  pinfo.cols.protocol = "PC5-EMU"
+  local t = tree:add(pc5emu, tvb(0, math.min(len, 11)))
+  if len < 11 then short(t, e_short, tvb, 0, "11-octet shim"); return len end
+  t:add(f_ver, tvb(0, 1)); t:add(f_ch, tvb(0, 1)); t:add(f_lcid, tvb(1, 1))
+  t:add(f_src, tvb(2, 3)); t:add(f_dst, tvb(5, 3))
+  t:add(f_pppp, tvb(8, 1)); t:add(f_cast, tvb(8, 1)); t:add(f_len, tvb(9, 2))
+  local ver = bit.rshift(tvb(0, 1):uint(), 4)
+  local ch = bit.band(tvb(0, 1):uint(), 0x0F)
+  local lcid = tvb(1, 1):uint()
+  local cast = bit.band(tvb(8, 1):uint(), 0x0F)
+  local plen = tvb(9, 2):uint()
+  t:append_text(string.format(", %s LCID %d, 0x%06x -> 0x%06x", channels[ch] or "?", lcid,
+    tvb(2, 3):uint(), tvb(5, 3):uint()))
+  if ver ~= 1 or ch > 1 or cast > 2 then
+    t:add_proto_expert_info(e_header, "VER/CH/CAST invalid"); return len
+  end
+  if 11 + plen > len then
+    short(t, e_short, tvb, 11, "payload of LEN " .. plen); return len
+  end
+  if 11 + plen < len then t:add(f_pad, tvb(11 + plen)) end
+  if plen == 0 then return len end
+  local pay = tvb(11, plen):tvb()
+  if ch == 1 then dissect_pc5d(pay, pinfo, tree); return len end
+  local pt = tree:add(pc5pdcp, pay(0, math.min(plen, 5)))
+  if plen < 5 then short(pt, e_short, pay, 0, "5-octet PDCP header"); return len end
+  local first = pay(0, 1):uint()
+  local sdu_type = bit.rshift(first, 5)
+  pt:add(p_sdu, pay(0, 1))
+  local body_end = plen
+  local ciphered = false
+  if cast == 2 then
+    pt:add(p_r, pay(0, 1)); pt:add(p_kds, pay(1, 2)); pt:add(p_sn, pay(3, 2))
+    if lcid == 29 or lcid == 30 then
+      if plen < 9 then short(pt, e_short, pay, 5, "MAC-I"); return len end
+      body_end = plen - 4
+      pt:add(p_mac, pay(body_end, 4))
+    end
+  else
+    pt:add(p_pgk, pay(0, 1)); pt:add(p_ptk, pay(1, 2)); pt:add(p_sn, pay(3, 2))
+    -- Rel-14 profile: an unprotected one-to-many PDU has PGK index = PTK ID = 0
+    ciphered = bit.band(first, 0x1F) ~= 0 or pay(1, 2):uint() ~= 0
+  end
+  if body_end <= 5 then return len end
+  local sdu = pay(5, body_end - 5):tvb()
+  if ciphered then
+    pt:add(p_data, pay(5, body_end - 5))
+    pinfo.cols.info = "PDCP ciphered SDU"
+    return len
+  end
+  dissect_sdu(sdu_type, sdu, pinfo, tree)
+  return len
+end
+
+DissectorTable.get("ethertype"):add(0x88B5, pc5emu)
+DissectorTable.get("udp.port"):add(40000, monp)

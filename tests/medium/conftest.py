@@ -1,0 +1,40 @@
+"""Run the medium suite on both backends: ``memory`` (MockClock, autojump) and ``netns``."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import trio.testing
+
+
+def root_links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def pm_namespaces() -> set[str]:
+    try:
+        return {n for n in os.listdir("/run/netns") if n.startswith("pm-")}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(params=["memory", "netns"])
+def backend(request):
+    if request.param == "netns":
+        if os.geteuid() != 0:
+            pytest.skip("netns backend needs root (CAP_NET_ADMIN); memory backend still ran")
+        links, named = root_links(), pm_namespaces()
+        try:
+            yield "netns"
+        finally:
+            assert root_links() - links == set(), "new interfaces appeared in the root namespace"
+            assert pm_namespaces() - named == set(), "pm- namespaces left behind"
+    else:
+        yield "memory"
+
+
+@pytest.fixture
+def air_clock(backend):
+    """pytest-trio picks up a Clock fixture value: virtual time for memory, real for netns."""
+    return trio.testing.MockClock(autojump_threshold=0) if backend == "memory" else None

@@ -1,0 +1,31 @@
+"""Helpers shared by the test suite (a unique module name: several folders have a conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VECTORS = Path(os.environ.get("PROSE_MESH_VECTORS", REPO.parent / "shared" / "vectors"))
+LUA_PLUGIN = REPO / "prose_mesh" / "wireshark" / "prose_mesh.lua"
+
+
+def load_vector(name: str) -> dict[str, Any]:
+    """Load one JSON file of ../shared/vectors (skips with the reason if the folder is absent)."""
+    path = VECTORS / name
+    if not path.exists():
+        pytest.skip(f"shared vectors not found at {path} (set PROSE_MESH_VECTORS)")
+    return json.loads(path.read_text())
+
+
+def have_tshark() -> str | None:
+    return shutil.which("tshark")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,1 @@
+"""Wycheproof-style ECCSI/SAKKE vector suite and its independent pure-Python reference."""
