@@ -4,11 +4,11 @@ import re
 
 import pytest
 from _wire_refs import decode_i_message, third_party_i_messages, user_ids
-from support import load_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
+from support import load_vector
 
 from prose_mesh.errors import InvalidSignature, ParseError
 from prose_mesh.wire import mikey as ml

@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import REPO, have_tshark
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
+from support import REPO, have_tshark
 
 from prose_mesh.commands.wireshark import packaged_plugin
 from prose_mesh.wire import fast, samples
