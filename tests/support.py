@@ -29,3 +29,16 @@ def have_tshark() -> str | None:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+def root_links() -> set[str]:
+    """Interface names in the root namespace (a namespace test must not add any)."""
+    return set(os.listdir("/sys/class/net"))
+
+
+def pm_namespaces() -> set[str]:
+    """Named prose_mesh namespaces under /run/netns (a test must not leave any)."""
+    try:
+        return {n for n in os.listdir("/run/netns") if n.startswith("pm-")}
+    except FileNotFoundError:
+        return set()

@@ -30,7 +30,12 @@ import hmac
 from dataclasses import dataclass
 from typing import Final
 
-from prose_mesh.constants import FC_DISCOVERY_KEYS, FC_DISCOVERY_MIC
+from prose_mesh.constants import (
+    FC_DISCOVERY_CONF,
+    FC_DISCOVERY_KEYS,
+    FC_DISCOVERY_MIC,
+    FC_DISCOVERY_SCRAMBLE,
+)
 from prose_mesh.crypto.kdf import kdf
 from prose_mesh.crypto.pdcp_cipher import eea2
 from prose_mesh.errors import CryptoError
@@ -59,12 +64,7 @@ __all__ = [
     "verify_mic",
 ]
 
-# --- KDF function codes (TS 33.220 Annex B)
-#: [R] 33.303 A.5 scrambling; value unchecked (33.303 FC range 0x49..0x4F, 0x4F unused here).
-FC_DISCOVERY_SCRAMBLE: Final = 0x4F
-#: [EMU] 33.303 A.6 / 33.503 A.7 confidentiality KEY; the FC is not in the stored A.7 text.
-#: Any value distinct from the other discovery FCs gives prose_mesh interop.
-FC_DISCOVERY_CONF: Final = 0x46
+# KDF function codes live in prose_mesh.constants (FC_DISCOVERY_*).
 
 # P0 distinguishers of the PSDK → DUIK/DUSK/DUCK derivation [R A.8; values EMU]
 DUIK: Final = 0x00

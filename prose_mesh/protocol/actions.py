@@ -50,7 +50,9 @@ class SendSignalling:
 
     ``protect`` names the security of the one-to-one PDCP PDU: ``"none"`` (KD-sess ID 0; DCR,
     REJECT, DSM REJECT), ``"integrity"`` (DSM COMMAND: MAC-I under the *new* context, unciphered)
-    or ``"full"`` (ciphered and integrity protected). ``kd_sess_id`` selects the context.
+    or ``"full"`` (ciphered and integrity protected; on a data bearer, LCID 1-10, which has no
+    MAC-I, this means ciphered only and is delivered as ``"ciphered"``). ``kd_sess_id`` selects
+    the context.
     """
 
     peer_l2id: int
@@ -123,8 +125,10 @@ class Rejected:
 class Event:
     """Something the node and the report care about, e.g. ``Event("gmk_installed", {...})``.
 
-    Names in use: ``gmk_installed``, ``link_up``, ``link_down``, ``call_joined``, ``call_ended``,
-    ``media``, ``peer_discovered``, ``group_created``, ``member_removed``.
+    Names in use — GMK: ``gmk_installed``, ``gmk_distributed``, ``group_created``,
+    ``member_removed``; direct links: ``link_up``, ``link_down``, ``link_rekeyed``; group calls:
+    ``call_joined``, ``call_ended``, ``call_refused``, ``floor_taken``, ``media``; discovery:
+    ``peer_discovered``, ``peer_lost``, ``relay_discovered``, ``relay_lost``.
     """
 
     name: str

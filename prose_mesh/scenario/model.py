@@ -14,13 +14,13 @@ same schema and semantic checks as the YAML loader (``prose_mesh.scenario.loader
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from prose_mesh.constants import MONP_PORT
+from prose_mesh.medium.params import PathLoss
 from prose_mesh.scenario import schema as S
 
 Position = tuple[float, float]
@@ -231,22 +231,6 @@ class Link:
 class Capacity:
     rate: int  # bit/s shared by everyone in range
     queue: int | None = None  # frames
-
-
-@dataclass(frozen=True)
-class PathLoss:
-    """Log-distance path loss (same fields and defaults as ``prose_mesh.medium.params.PathLoss``):
-    rx = tx_dbm − (pl0_db + 10·exponent·log10(d / 1 m)); heard when rx ≥ sensitivity_dbm; loss
-    rises linearly from 0 to 1 over the last ``fade_margin_db`` above the sensitivity."""
-
-    tx_dbm: float = 23.0
-    pl0_db: float = 40.0
-    exponent: float = 3.0
-    sensitivity_dbm: float = -95.0
-    fade_margin_db: float = 6.0
-
-    def rx_dbm(self, distance_m: float) -> float:
-        return self.tx_dbm - self.pl0_db - 10.0 * self.exponent * math.log10(max(distance_m, 1.0))
 
 
 @dataclass(frozen=True)

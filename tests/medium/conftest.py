@@ -6,17 +6,7 @@ import os
 
 import pytest
 import trio.testing
-
-
-def root_links() -> set[str]:
-    return set(os.listdir("/sys/class/net"))
-
-
-def pm_namespaces() -> set[str]:
-    try:
-        return {n for n in os.listdir("/run/netns") if n.startswith("pm-")}
-    except FileNotFoundError:
-        return set()
+from support import pm_namespaces, root_links
 
 
 @pytest.fixture(params=["memory", "netns"])

@@ -5,17 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-
-
-def root_links() -> set[str]:
-    return set(os.listdir("/sys/class/net"))
-
-
-def pm_namespaces() -> set[str]:
-    try:
-        return {n for n in os.listdir("/run/netns") if n.startswith("pm-")}
-    except FileNotFoundError:
-        return set()
+from support import pm_namespaces, root_links
 
 
 @pytest.fixture(autouse=True)
