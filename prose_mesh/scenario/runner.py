@@ -1,0 +1,622 @@
+"""Run a scenario: provision the UEs, open the air, play the timeline, measure, judge.
+
+``await run_scenario(scenario, backend=..., seed=..., out=..., capture=...)`` inside Trio (the
+memory backend wants ``trio.testing.MockClock(autojump_threshold=0)``; :func:`run_scenario_sync`
+starts Trio with the right clock). The run writes ``captures/<run>/`` through a medium
+:class:`~prose_mesh.medium.session.Session` (air.pcapng, events.jsonl with the medium's and
+every UE's accept/reject lines, manifest.json) and ``report.json`` (:mod:`.report`).
+
+Timeline actions run as tasks at their time; those that wait for the protocol (a D2D link up,
+a GMK installed) wait at most :data:`STEP_TIMEOUT` and then record a note (an observation: a UE
+out of range misses a GMK) instead of hanging; the expectations judge the consequences. A step
+that a machine or the node refuses (no GMK, UE killed) is a failure of the run.
+Actions and scenario parts not implemented yet are refused by :func:`plan` before anything
+starts (:class:`NotSupportedYet`), never skipped.
+
+Measurements, all on Trio's clock (one clock for every UE of the process, so one-way delays
+need no clock sync; per-UE clock offsets only affect what the machines see):
+
+* group setup — ``create_group`` issued → the last member's ``gmk_installed``;
+* GMK delivery — distribution sent → each recipient's ``gmk_installed``;
+* call setup — ``start_call`` issued → each member's ``call_joined``;
+* late entry — a member's entry (its GMK installed, or its move into range) → its
+  ``call_joined``, counted from the call's start when the call started after the entry;
+* media one-way delay — the send timestamp in each 160-octet payload → the ``media`` event;
+* rekey switchover — ``rekey``/``remove_member`` issued → the last remaining member's
+  ``gmk_installed`` of the new GMK;
+* who decrypted which call — ``media`` events whose payload carries this run's random canary
+  and the call's tag (a UE that cannot decrypt never sees the canary).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.testing
+
+from prose_mesh.errors import ConfigError, ProseMeshError
+from prose_mesh.medium.air import Air, open_air
+from prose_mesh.medium.params import GilbertElliott, LinkParams, PathLoss
+from prose_mesh.medium.session import Session
+from prose_mesh.node.clock import VIRTUAL_EPOCH, UeClock, wall_epoch
+from prose_mesh.node.log import UeLog
+from prose_mesh.node.provision import (
+    Provisioned,
+    group_config,
+    group_uri,
+    learned_defaults_note,
+    provision,
+)
+from prose_mesh.node.ue import Ue
+from prose_mesh.protocol.groups import GroupConfig
+from prose_mesh.scenario import model as M
+
+STEP_TIMEOUT = 5.0  # s: longest a timeline step waits for the protocol (link up, GMK installed)
+MEDIA_RATE = 50.0  # packets/s (20 ms voice frames)
+MEDIA_PAYLOAD = 160  # octets (G.711 20 ms)
+MOVE_STEP = 0.5  # s between position updates of a move with a speed
+_MEDIA_HDR = struct.Struct(">8s8sId")  # canary, call tag, sequence, send time (Trio clock)
+
+
+class NotSupportedYet(ConfigError):
+    """The scenario uses something the runner does not implement yet (refused up front)."""
+
+    reason = "NOT_SUPPORTED_YET"
+
+
+_SUPPORTED = (M.Discover, M.D2DLink, M.CreateGroup, M.Call, M.Talk, M.AddMember,
+              M.RemoveMember, M.Rekey, M.Move, M.LinkDown, M.LinkUp, M.Kill)  # fmt: skip
+
+
+def plan(scenario: M.Scenario) -> None:
+    """Refuse, before anything starts, what this runner cannot do yet."""
+    problems: list[str] = []
+    if scenario.attackers:
+        problems.append("attackers (issue: attack roles)")
+    if scenario.relays:
+        problems.append("relays (issue: relay behaviour)")
+    if scenario.network is not None:
+        problems.append("a network-side namespace (KMS/GMS services)")
+    for g in scenario.groups:
+        if g.type == "temporary":
+            problems.append(f"temporary group {g.id} (user regroup)")
+    for u in scenario.ues:
+        if u.in_coverage:
+            problems.append(f"in-coverage UE {u.name}")
+    for step in scenario.timeline:
+        a = step.action
+        if not isinstance(a, _SUPPORTED):
+            problems.append(f"timeline action {a.KEY!r} at {step.at} s")
+        elif isinstance(a, M.D2DLink) and a.via:
+            problems.append(f"d2d_link via a relay at {step.at} s")
+    if problems:
+        raise NotSupportedYet("not supported yet: " + "; ".join(problems))
+
+
+# -- medium configuration ----------------------------------------------------------------------
+def link_params(imp: M.Impairments, down: tuple[M.Window, ...] = ()) -> LinkParams:
+    """netem-vocabulary impairments of the scenario → the medium's :class:`LinkParams`."""
+    kw: dict[str, Any] = {}
+    if imp.delay is not None:
+        dist = imp.delay.distribution or "uniform"
+        if dist not in ("uniform", "normal"):
+            raise NotSupportedYet(f"delay distribution {dist!r}: not supported yet")
+        kw.update(delay_ms=imp.delay.mean * 1e3, jitter_ms=imp.delay.jitter * 1e3,
+                  delay_corr=imp.delay.correlation, distribution=dist)
+    if imp.loss is not None:
+        if imp.loss.model == "gemodel":
+            kw["gemodel"] = GilbertElliott(imp.loss.p, imp.loss.r, imp.loss.one_minus_h,
+                                           imp.loss.one_minus_k)
+        elif imp.loss.correlation:
+            raise NotSupportedYet("correlated random loss: not supported yet (use gemodel)")
+        else:
+            kw["loss"] = imp.loss.p
+    if imp.duplicate is not None:
+        kw["duplicate"] = imp.duplicate.p
+    if imp.corrupt is not None:
+        kw["corrupt"] = imp.corrupt.p
+    if imp.reorder is not None:
+        kw.update(reorder=imp.reorder.p, reorder_gap=imp.reorder.gap or 0)
+    if imp.rate is not None:
+        kw["rate_bps"] = float(imp.rate)
+    if down:
+        kw["down"] = tuple((w.at, w.at + w.length) for w in down)
+    return LinkParams(**kw)
+
+
+def configure_medium(air: Air, med: M.Medium) -> None:
+    m = air.medium
+    if not med.default.empty:
+        m.set_default(link_params(med.default))
+    for link in med.links:
+        params = link_params(link.impairments, link.down)
+        if med.mode == "links":
+            m.connect(link.a, link.b, symmetric=link.symmetric)
+        m.set_link(link.a, link.b, params, symmetric=link.symmetric)
+    if med.capacity is not None:
+        # [EMU] a queue of N frames = N full-size (1514-octet) frames of air time.
+        queue_ms = (med.capacity.queue * 1514 * 8 / med.capacity.rate * 1e3
+                    if med.capacity.queue else 50.0)  # fmt: skip
+        m.set_capacity(float(med.capacity.rate), queue_ms)
+
+
+def medium_geometry(med: M.Medium) -> tuple[float | None, PathLoss | None]:
+    """(range in metres, path-loss model) for ``open_air``; both None in ``links`` mode."""
+    if med.mode != "range":
+        return None, None
+    pl = med.effective_path_loss()
+    return (med.range, None) if pl is None else (None, pl)
+
+
+# -- run state -----------------------------------------------------------------------------------
+@dataclass
+class CallRecord:
+    id: str
+    group: str  # scenario group id
+    group_id: str  # MCPTT group ID
+    speaker: str
+    tag: bytes
+    start: float = math.nan  # Trio time start_call was issued
+    end: float = math.nan
+    sent: int = 0
+    senders: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunState:
+    scenario: M.Scenario
+    air: Air
+    ues: dict[str, Ue]
+    prov: dict[str, Provisioned]
+    canary: bytes
+    origin: float
+    groups: dict[str, GroupConfig] = field(default_factory=dict)  # scenario id -> config
+    members: dict[str, set[str]] = field(default_factory=dict)  # scenario id -> UE names
+    calls: dict[str, CallRecord] = field(default_factory=dict)
+    talking: dict[str, str] = field(default_factory=dict)  # call id -> UE holding the floor
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    entries: list[tuple[str, str, float]] = field(default_factory=list)  # (ue, group, t)
+    counts: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    killed: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def sample(self, metric: str, value: float) -> None:
+        self.samples.setdefault(metric, []).append(value)
+
+    def fail(self, text: str) -> None:
+        self.failures.append(text)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def t(self) -> float:
+        return trio.current_time() - self.origin
+
+
+# -- the run ---------------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    run_id: str
+    path: Path
+    report: dict[str, Any]
+    passed: bool
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+async def run_scenario(
+    scenario: M.Scenario,
+    *,
+    backend: str = "memory",
+    seed: int | None = None,
+    out: str | Path = "captures",
+    capture: str = "air",
+    run_id: str | None = None,
+    charge_cpu: bool | None = None,
+    backend_note: str | None = None,
+) -> RunResult:
+    """Play ``scenario`` on ``backend`` and return the report (also written to report.json).
+
+    ``charge_cpu`` (default: on for the memory backend) spends each UE's measured crypto CPU
+    time as virtual time, so memory-backend latencies include the cost of the crypto.
+    """
+    from prose_mesh.scenario.report import build_report
+
+    plan(scenario)
+    seed = scenario.seed if seed is None else seed
+    if charge_cpu is None:
+        charge_cpu = backend == "memory"
+    session = Session(out, run_id, scenario=scenario.name, seed=seed, capture=capture)
+    epoch = VIRTUAL_EPOCH if backend == "memory" else wall_epoch()
+    prov = provision(scenario, epoch=epoch, seed=seed)
+    known = frozenset(p.uri for p in prov.values())
+    canary = secrets.token_bytes(8)
+    range_m, path_loss = medium_geometry(scenario.medium)
+    medium_seed = scenario.medium.seed if scenario.medium.seed is not None else seed
+    state: RunState | None = None
+    async with open_air(backend, seed=medium_seed, session=session, range_m=range_m,
+                        path_loss=path_loss) as air:
+        origin = air.medium.origin
+        names = [u.name for u in scenario.ues]
+        radios = await air.attach_many(names, [u.position for u in scenario.ues])
+        configure_medium(air, scenario.medium)
+        ues: dict[str, Ue] = {}
+        for u, radio in zip(scenario.ues, radios, strict=True):
+            log = UeLog(u.name, run=session.run_id, sink=session.log, origin=origin)
+            ues[u.name] = Ue(prov[u.name], clock=UeClock(epoch, u.clock_offset), log=log,
+                             radio=radio, known_peers=known, charge_cpu=charge_cpu)
+        state = RunState(scenario, air, ues, prov, canary, origin)
+        state.notes.extend(learned_defaults_note(scenario))
+        for g in scenario.groups:
+            state.groups[g.id] = group_config(scenario, g)
+            state.members[g.id] = set(g.members)
+        async with trio.open_nursery() as nursery:
+            for ue in ues.values():
+                await nursery.start(ue.run)
+            async with trio.open_nursery() as steps:
+                created = {st.action.group for st in scenario.timeline
+                           if isinstance(st.action, M.CreateGroup)}  # fmt: skip
+                for g in scenario.groups:
+                    if g.type == "standard":
+                        steps.start_soon(_standard_keying, state, g, g.id not in created)
+                for step in scenario.timeline:
+                    steps.start_soon(_at, state, step)
+                await trio.sleep_until(origin + scenario.duration)
+                steps.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+        for ue in ues.values():
+            ue.log.flush()
+    report = build_report(state, session, backend=backend, seed=seed, charge_cpu=charge_cpu,
+                          backend_note=backend_note)
+    return RunResult(session.run_id, session.path, report, not report["failures"])
+
+
+def run_scenario_sync(scenario: M.Scenario, *, backend: str, **kw: Any) -> RunResult:
+    """Start Trio (virtual time for the memory backend) and run the scenario."""
+    clock = trio.testing.MockClock(autojump_threshold=0) if backend == "memory" else None
+    return trio.run(lambda: run_scenario(scenario, backend=backend, **kw), clock=clock)
+
+
+async def _at(state: RunState, step: M.At) -> None:
+    await trio.sleep_until(state.origin + step.at)
+    action = step.action
+    record: dict[str, Any] = {"at": step.at, "action": action.KEY, "t_start": state.t()}
+    state.steps.append(record)
+    try:
+        await _ACTIONS[type(action)](state, action)
+    except ProseMeshError as exc:  # refused by a machine or the node (no GMK, UE killed, ...)
+        state.fail(f"{action.KEY} at {step.at} s: {exc}")
+        record["error"] = str(exc)
+    record["t_end"] = state.t()
+
+
+# -- timeline actions ------------------------------------------------------------------------------
+async def _wait(ue: Ue, name: str, *, since: int = 0, timeout: float = STEP_TIMEOUT,
+                **match: Any) -> float | None:
+    """Trio time of the first matching event, or None after ``timeout``."""
+    with trio.move_on_after(timeout):
+        t, _ev = await ue.wait_event(name, since=since, **match)
+        return t
+    return None
+
+
+async def _discover(s: RunState, a: M.Discover) -> None:
+    ue = s.ues[a.ue]
+    if a.model == "A":
+        await ue.start_discovery()
+        return
+    dgid, _psdk = ue.prov.discovery_group
+    target = None
+    if a.target is not None:
+        from prose_mesh.node.machines import user_info
+
+        target = user_info(s.ues[a.target].uri)
+    t0 = trio.current_time()
+    asked = ue.clock.now()
+    await ue.intent(lambda: ue._user("discovery", ue.discovery.solicit, dgid, target=target))
+    if a.target is None:
+        return
+    want = s.ues[a.target].l2id
+    with trio.move_on_after(STEP_TIMEOUT):
+        while True:  # a response refreshes a known entry without an event: poll the table
+            if any(p.l2id == want and p.model == "B" and p.last_seen >= asked
+                   for p in ue.discovery.peers()):
+                s.sample("discovery.model_b.time", trio.current_time() - t0)
+                return
+            await trio.sleep(0.005)
+    s.note(f"{s.t():.3f} s: discover model B: {a.ue} did not discover {a.target}")
+
+
+async def _link(s: RunState, a_name: str, b_name: str) -> float | None:
+    """Set up (or reuse) the D2D link a → b; returns the setup time or None on failure."""
+    a, b = s.ues[a_name], s.ues[b_name]
+    info = a.links.link(b.l2id)
+    if info is not None and info.established:
+        return 0.0
+    since = len(a.history)
+    t0 = trio.current_time()
+    await a.connect(b.l2id, b.uri)
+    t = await _wait(a, "link_up", since=since, peer_l2id=b.l2id)
+    if t is None:
+        s.note(f"{s.t():.3f} s: d2d link {a_name} -> {b_name} not up within {STEP_TIMEOUT} s")
+        return None
+    s.sample("d2d_link.setup_time", t - t0)
+    return t - t0
+
+
+async def _d2d(s: RunState, a: M.D2DLink) -> None:
+    if await _link(s, a.a, a.b) is not None:
+        s.counts["d2d_link.established"] = s.counts.get("d2d_link.established", 0) + 1
+
+
+def _distributor(s: RunState, group: str) -> Ue:
+    g = s.scenario.group(group)
+    return s.ues[g.creator if g.type == "adhoc" else g.manager]  # type: ignore[index]
+
+
+async def _gmk_installed(s: RunState, ue: Ue, group_id: str, gmk_id: int, since: int,
+                         t0: float, metric: str) -> float | None:
+    t = await _wait(ue, "gmk_installed", since=since, group_id=group_id, gmk_id=gmk_id)
+    if t is None:  # out of range, lost: an observation; expectations judge the consequences
+        s.note(f"{s.t():.3f} s: {ue.name} did not install GMK {gmk_id:#010x} of {group_id} "
+               f"within {STEP_TIMEOUT} s")
+        return None
+    s.sample(metric, t - t0)
+    return t
+
+
+async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[..., Any]) -> float:
+    """Run a distribution ``op`` at the distributor; wait for every recipient's install.
+    Returns the Trio time of the last install, or +inf if a recipient missed the GMK (the
+    switchover never completed: a bound on it must fail)."""
+    g = s.scenario.group(group)
+    cfg = s.groups[group]
+    dist = _distributor(s, group)
+    recipients = [s.ues[n] for n in sorted(s.members[group]) if n != dist.name
+                  and n not in s.killed]  # fmt: skip
+    if g.type == "adhoc":
+        async with trio.open_nursery() as n:
+            for r in recipients:
+                n.start_soon(_link, s, dist.name, r.name)
+    marks = {r.name: len(r.history) for r in recipients}
+    t0 = trio.current_time()
+    issue = await op(dist, cfg, {r.uri: r.l2id for r in recipients}, recipients)
+    done: list[float] = []
+
+    async def one(r: Ue) -> None:
+        t = await _gmk_installed(s, r, cfg.group_id, issue.gmk_id, marks[r.name], t0,
+                                 "gmk.delivery_time")
+        if t is not None:
+            done.append(t)
+            s.entries.append((r.name, group, t))
+
+    async with trio.open_nursery() as n:
+        for r in recipients:
+            n.start_soon(one, r)
+    return max(done) if len(done) == len(recipients) else math.inf
+
+
+async def _create_group(s: RunState, a: M.CreateGroup) -> None:
+    t0 = trio.current_time()
+
+    async def op(dist: Ue, cfg: GroupConfig, l2ids: dict[str, int], rec: list[Ue]) -> Any:
+        members = {s.ues[n].uri for n in s.members[a.group]}
+        return await dist.distribute(cfg, member_l2ids=l2ids, members=members)
+
+    done = await _distribute(s, a.group, metric="gmk.delivery_time", op=op)
+    s.sample("group.setup_time", done - t0)
+
+
+async def _standard_keying(s: RunState, g: M.Group, initial: bool) -> None:
+    """A standard group's GMS: the GMK pre-provisioned before deployment (distributed at t=0
+    when the timeline has no ``create_group``), then a rekey every ``gmk.period``."""
+    if initial:
+        await _at(s, M.At(0.0, M.CreateGroup(g.id)))
+    if g.gmk.period:
+        n = 1
+        while True:
+            await _at(s, M.At(g.gmk.period * n, M.Rekey(g.id)))
+            n += 1
+
+
+async def _rekey(s: RunState, a: M.Rekey) -> None:
+    async def op(dist: Ue, cfg: GroupConfig, l2ids: dict[str, int], rec: list[Ue]) -> Any:
+        members = {s.ues[n].uri for n in s.members[a.group]}
+        return await dist.distribute(cfg, member_l2ids=l2ids, members=members)
+
+    t0 = trio.current_time()
+    done = await _distribute(s, a.group, metric="gmk.delivery_time", op=op)
+    s.sample("rekey.switchover", done - t0)
+
+
+def _push_standard_config(s: RunState, group: str, *, to: set[str]) -> None:
+    """[EMU] A standard group's configuration (TS 24.383) changes with its member list. The
+    group management (and PKMF) that would push it is out of scope, so the new list - and, for
+    a new member, the bearer's PGK - is loaded into the members ``to`` directly. The removed
+    member keeps its old configuration: only the rekey keeps it out (its own view of the group
+    is not trusted for that)."""
+    if s.scenario.group(group).type != "standard":
+        return
+    cfg = s.groups[group] = s.groups[group].with_members(
+        frozenset(s.ues[n].uri for n in s.members[group]))
+    dist = s.ues[_distributor(s, group).name]
+    dist.directory.put(cfg)
+    pgk = dict(dist.prov.pgks).get(cfg.group_id)
+    for name in to:
+        ue = s.ues[name]
+        ue.directory.put(cfg)
+        if pgk is not None and cfg.group_id not in ue.pdcp.pgks:
+            ue.pdcp.set_pgk(cfg, pgk)  # the PKMF's PGK of the group bearer, for a new member
+
+
+async def _remove_member(s: RunState, a: M.RemoveMember) -> None:
+    removed = s.ues[a.ue]
+    s.members[a.group].discard(a.ue)
+    _push_standard_config(s, a.group, to=s.members[a.group])
+
+    async def op(dist: Ue, cfg: GroupConfig, l2ids: dict[str, int], rec: list[Ue]) -> Any:
+        return await dist.remove_member(cfg.group_id, removed.uri, member_l2ids=l2ids)
+
+    t0 = trio.current_time()
+    done = await _distribute(s, a.group, metric="gmk.delivery_time", op=op)
+    s.sample("rekey.switchover", done - t0)
+
+
+async def _add_member(s: RunState, a: M.AddMember) -> None:
+    g = s.scenario.group(a.group)
+    cfg = s.groups[a.group]
+    dist = _distributor(s, a.group)
+    new = s.ues[a.ue]
+    s.members[a.group].add(a.ue)
+    _push_standard_config(s, a.group, to=s.members[a.group])
+    if g.type == "adhoc" and await _link(s, dist.name, a.ue) is None:
+        return
+    issue = dist.gmk_distributor.issued(cfg.group_id)
+    if issue is None:
+        raise ConfigError(f"add_member {a.ue}: group {a.group} has no GMK yet")
+    since = len(new.history)
+    t0 = trio.current_time()
+    await dist.add_member(cfg.group_id, new.uri, l2id=new.l2id)
+    t = await _gmk_installed(s, new, cfg.group_id, issue.gmk_id, since, t0, "gmk.delivery_time")
+    if t is None:
+        return
+    s.entries.append((a.ue, a.group, t))
+    if g.type != "standard":
+        s.note(f"{s.t():.3f} s: {a.ue} added to {a.group}: only it is sent the GMK and member "
+               "list (GmkDistributor.add_member), so the other members reject its call "
+               "announcements and media (UNKNOWN_KEY / UNAUTHORISED_SIGNER) until the next GMK")
+    await new.probe(cfg.group_id)  # late entry: ask for the announcement of a call in progress
+
+
+async def _call(s: RunState, a: M.Call) -> None:
+    g = s.scenario.group(a.group)
+    rec = s.calls[a.id] = CallRecord(a.id, a.group, group_uri(g), a.speaker,
+                                     a.id.encode()[:8].ljust(8, b"\0"))
+    speaker = s.ues[a.speaker]
+    rec.start = trio.current_time()
+    rec.end = rec.start + a.duration
+    try:
+        if speaker.calls.call(rec.group_id) is not None:
+            s.fail(f"call {a.id}: {a.speaker} is still in a call of {a.group}; talks in it")
+        elif not await _start(s, rec, speaker):
+            return
+        if a.media:
+            await _talk_until(s, rec, speaker, rec.end, floor_holder=False)
+        else:
+            await trio.sleep_until(rec.end)
+    finally:
+        # The call's users hang up at its end (the release is local: no MONP release message
+        # is emulated, and a listener would otherwise keep the call for RELEASE_AFTER_S).
+        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+            for ue in s.ues.values():
+                if ue.running and ue.calls.call(rec.group_id) is not None:
+                    await ue.end_call(rec.group_id)
+
+
+async def _start(s: RunState, rec: CallRecord, speaker: Ue) -> bool:
+    """PROBE, TFG1, then the call is the speaker's own (or one it joined meanwhile)."""
+    since = len(speaker.history)
+    await speaker.start_call(rec.group_id)
+    with trio.move_on_at(rec.end):
+        _t, ev = await speaker.wait_event(("call_joined", "call_refused"), since=since,
+                                          group=rec.group_id)
+        if ev.name == "call_joined":
+            return True
+        rec.errors.append(f"{speaker.name}: call refused {ev.data}")
+    s.fail(f"call {rec.id}: {speaker.name} could not start it: {rec.errors[-1:]}")
+    return False
+
+
+async def _talk(s: RunState, a: M.Talk) -> None:
+    rec = s.calls.get(a.call)
+    if rec is None:
+        raise ConfigError(f"talk: call {a.call} has not started")
+    end = min(trio.current_time() + a.duration, rec.end)
+    await _talk_until(s, rec, s.ues[a.ue], end, floor_holder=True)
+
+
+async def _talk_until(s: RunState, rec: CallRecord, ue: Ue, end: float, *,
+                      floor_holder: bool) -> None:
+    """Send 160-octet media at MEDIA_RATE until ``end``; the call's speaker yields the floor
+    while another UE talks (``talk`` steps), then takes it back."""
+    if floor_holder:
+        s.talking[rec.id] = ue.name
+    period = 1.0 / MEDIA_RATE
+    seq = 0
+    next_t = trio.current_time()
+    try:
+        while next_t < end and ue.running:
+            holder = s.talking.get(rec.id)
+            if ue.calls.call(rec.group_id) is None:
+                if len(rec.errors) < 5:
+                    rec.errors.append(f"{ue.name}: not in a call of {rec.group} at "
+                                      f"{s.t():.3f} s")
+            elif holder is None or holder == ue.name:
+                payload = _MEDIA_HDR.pack(s.canary, rec.tag, seq, trio.current_time())
+                try:
+                    await ue.send_media(rec.group_id, payload.ljust(MEDIA_PAYLOAD, b"\0"))
+                    rec.sent += 1
+                    rec.senders.add(ue.name)
+                except ProseMeshError as exc:
+                    if len(rec.errors) < 5:
+                        rec.errors.append(f"{ue.name}: {exc}")
+                seq += 1
+            next_t += period
+            await trio.sleep_until(next_t)
+    finally:
+        if floor_holder and s.talking.get(rec.id) == ue.name:
+            del s.talking[rec.id]
+
+
+async def _move(s: RunState, a: M.Move) -> None:
+    medium = s.air.medium
+    if a.speed is None or medium.position(a.ue) is None:
+        medium.move(a.ue, a.to)
+        return
+    x, y = medium.position(a.ue)  # type: ignore[misc]
+    dist = math.dist((x, y), a.to)
+    steps = max(1, math.ceil(dist / (a.speed * MOVE_STEP)))
+    for i in range(1, steps + 1):
+        medium.move(a.ue, (x + (a.to[0] - x) * i / steps, y + (a.to[1] - y) * i / steps))
+        if i < steps:
+            await trio.sleep(MOVE_STEP)
+
+
+async def _link_down(s: RunState, a: M.LinkDown) -> None:
+    s.air.medium.link_down(a.a, a.b)
+
+
+async def _link_up(s: RunState, a: M.LinkUp) -> None:
+    s.air.medium.link_up(a.a, a.b)
+
+
+async def _kill(s: RunState, a: M.Kill) -> None:
+    s.killed.add(a.ue)
+    s.ues[a.ue].stop()
+    await s.air.detach(a.ue)
+
+
+_ACTIONS: dict[type, Callable[..., Any]] = {
+    M.Discover: _discover, M.D2DLink: _d2d, M.CreateGroup: _create_group, M.Call: _call,
+    M.Talk: _talk, M.AddMember: _add_member, M.RemoveMember: _remove_member, M.Rekey: _rekey,
+    M.Move: _move, M.LinkDown: _link_down, M.LinkUp: _link_up, M.Kill: _kill,
+}  # fmt: skip
+
+
+def parse_media(payload: bytes) -> tuple[bytes, bytes, int, float] | None:
+    """(canary, call tag, seq, send time) of a runner media payload, or None if not one."""
+    if len(payload) < _MEDIA_HDR.size:
+        return None
+    return _MEDIA_HDR.unpack_from(payload)  # type: ignore[return-value]
