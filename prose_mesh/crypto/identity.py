@@ -93,11 +93,23 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def imei_urn(imei: str) -> str:
-    """RFC 7254 URN of a 15-digit IMEI (separators ignored); the Luhn check digit is checked."""
+    """RFC 7254 URN of a 15-digit IMEI (separators ignored): ``urn:gsma:imei:TAC-SNR-D``.
+
+    Only the format is checked. The last digit is carried as given [R: RFC 7254 calls it the
+    spare digit, TS 23.003 §6.2.1 the check digit, and MEs transmit it as 0]; whether it is the
+    Luhn check digit is reported by :func:`imei_check_digit_ok`, not enforced, so that emulated
+    fleets may use any 15-digit IMEIs.
+    """
     digits = re.sub(r"[\s-]", "", imei)
-    if not re.fullmatch(r"[0-9]{15}", digits) or not _luhn_ok(digits):
-        raise ConfigError(f"not a valid 15-digit IMEI with Luhn check digit: {imei!r}")
+    if not re.fullmatch(r"[0-9]{15}", digits):
+        raise ConfigError(f"not a 15-digit IMEI: {imei!r}")
     return f"urn:gsma:imei:{digits[:8]}-{digits[8:14]}-{digits[14]}"
+
+
+def imei_check_digit_ok(imei: str) -> bool:
+    """Does the 15th digit equal the TS 23.003 Annex B Luhn check digit of the first 14?"""
+    digits = re.sub(r"[\s-]", "", imei)
+    return bool(re.fullmatch(r"[0-9]{15}", digits)) and _luhn_ok(digits)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass
 
 from prose_mesh.constants import MONP_PORT
-from prose_mesh.crypto.identity import imei_urn, key_period_number
+from prose_mesh.crypto.identity import imei_check_digit_ok, imei_urn, key_period_number
 from prose_mesh.crypto.kms import KeyMaterial, Kms
 from prose_mesh.errors import ConfigError
 from prose_mesh.protocol.groups import DEFAULT_MEDIA_PORT, GroupConfig
@@ -152,12 +152,7 @@ def learned_defaults_note(scenario: Scenario) -> list[str]:
 
 def ue_uri(ue: UE) -> str:
     """The identity a UE's keys are bound to: its user URI, or its IMEI URN (RFC 7254)."""
-    if ue.is_me:
-        try:
-            return imei_urn(ue.imei or "")
-        except ConfigError:
-            return ue.identity_uri  # same URN format; the IMEI's Luhn check digit is wrong
-    return ue.identity_uri
+    return imei_urn(ue.imei or "") if ue.is_me else ue.identity_uri
 
 
 def configured_in(scenario: Scenario, group: Group) -> set[str]:
@@ -202,13 +197,7 @@ def provision(scenario: Scenario, *, epoch: float, seed: int,
     out: dict[str, Provisioned] = {}
     for ue in scenario.ues:
         uri = ue_uri(ue)
-        luhn: bool | None = None
-        if ue.is_me:
-            try:
-                imei_urn(ue.imei or "")
-                luhn = True
-            except ConfigError:
-                luhn = False
+        luhn = imei_check_digit_ok(ue.imei or "") if ue.is_me else None
         period_no = key_period_number(epoch + ue.clock_offset, kms.period, kms.offset)
         groups = tuple(configs[g.id] for g in scenario.groups if ue.name in holders[g.id])
         adhoc_periods = [g.gmk.max_adhoc_period for g in scenario.groups

@@ -51,8 +51,11 @@ def test_key_period_number_ntp_epoch():
 
 def test_imei_urn_and_me_identity():
     assert ident.imei_urn("35-209900-176148-1") == "urn:gsma:imei:35209900-176148-1"
-    with pytest.raises(ConfigError):
-        ident.imei_urn("35-209900-176148-2")  # Luhn check digit wrong
+    # The format is enforced; the Luhn check digit (TS 23.003 Annex B) is reported, not enforced.
+    assert ident.imei_urn("35-209900-176148-2") == "urn:gsma:imei:35209900-176148-2"
+    assert ident.imei_check_digit_ok("35-209900-176148-1")
+    assert not ident.imei_check_digit_ok("35-209900-176148-2")
+    assert not ident.imei_check_digit_ok("3520990017614")
     with pytest.raises(ConfigError):
         ident.imei_urn("3520990017614")
     me = ident.Identity.me("352099001761481", kms_uri="kms.x", period=86400)
