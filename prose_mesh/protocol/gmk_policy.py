@@ -12,20 +12,31 @@ Rules ([EMU] where 33.179/33.180 §7.3 leave the detail open):
   its T. The activation time of a new GMK must be strictly later than every GMK installed so far
   (activation never moves backwards; an older GMK replayed with a fresh T is refused, A5).
 * **Lifetime (§8.4).** A receiver accepts frames under a GMK only in
-  ``[activation, expiry + grace]``; a sender uses a GMK only in ``[activation, expiry]``.
-* **Newest wins.** The sender uses the newest GMK whose lifetime covers ``now``.
+  ``[activation, expiry + grace]``; a sender uses a GMK only in ``[activation, expiry]`` (one
+  exception, for revocation, below).
+* **Newest wins.** New traffic (a new call) uses the newest GMK whose lifetime covers ``now``
+  (:meth:`GmkStore.may_send`).
 * **Supersede.** A GMK is superseded once a newer GMK is installed. An ordinary (non-revoking)
   rekey leaves the old GMK receivable until its own expiry + grace, so members that switch at
-  slightly different instants still hear each other.
-* **Revocation (D2).** A rekey that excludes a member is installed with ``revoking=True``. Once
-  its switchover is done (``now ≥ its activation + switchover``) every older GMK is rejected
-  ``GMK_SUPERSEDED`` on receive, so the excluded member's traffic under the old GMK stops.
+  slightly different instants still hear each other, and traffic already keyed under it (a
+  call in progress) may go on until its expiry (:meth:`GmkStore.send_verdict`): everyone who
+  holds the old GMK is still a member, so nothing is gained by cutting the call.
+* **Revocation (D2).** A rekey that excludes a member is installed with ``revoking=True``.
+  *Receive*: once its switchover is done (``now ≥ its activation + switchover``) every older
+  GMK is rejected ``GMK_SUPERSEDED``, so the excluded member's traffic under the old GMK stops.
+  *Send*: from the moment it is installed, this UE never again sends under an older GMK,
+  whatever its clock says (the excluded member still holds those). Clocks differ by up to the
+  MIKEY skew (R1), so a UE whose clock lags the distributor's sees the new activation in its
+  future: it sends under the revoking GMK when the activation is within ``tolerance`` of its
+  own ``now`` and otherwise refuses (``GMK_NOT_ACTIVE``) rather than fall back (ADVERSARIAL.md
+  D2, I1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prose_mesh.constants import MIKEY_SKEW_S
 from prose_mesh.errors import ConfigError
 from prose_mesh.protocol.reasons import Reason, Rejected
 
@@ -49,15 +60,22 @@ class GmkRecord:
 class GmkStore:
     """The GMKs of one group, with the §8.1 R8 / §8.4 rules (see module docstring)."""
 
-    def __init__(self, *, grace: float = 0.0, switchover: float = 0.0) -> None:
-        if grace < 0 or switchover < 0:
-            raise ConfigError("grace and switchover must be ≥ 0")
+    def __init__(
+        self, *, grace: float = 0.0, switchover: float = 0.0, tolerance: float = MIKEY_SKEW_S
+    ) -> None:
+        """``grace``: receive after expiry; ``switchover``: receive old GMKs after a revoking
+        rekey's activation; ``tolerance``: how far in this UE's future a revoking GMK's
+        activation may lie for it to be sent under (the clock skew allowed, R1)."""
+        if grace < 0 or switchover < 0 or tolerance < 0:
+            raise ConfigError("grace, switchover and tolerance must be ≥ 0")
         self.grace = grace
         self.switchover = switchover
+        self.tolerance = tolerance
         self._gmks: dict[int, GmkRecord] = {}  # live records (key bytes held)
         self._retired: set[int] = set()  # expired and purged IDs; never re-installed
         self._latest_activation: float | None = None
-        # Activation of the newest revoking rekey: older GMKs die at this + switchover.
+        # Activation of the newest revoking rekey: older GMKs are never sent under again, and
+        # are refused on receive from this + switchover. Kept after purge (IDs stay refused).
         self._revoke_from: float | None = None
 
     # -- install
@@ -128,27 +146,43 @@ class GmkStore:
     # -- send
 
     def may_send(self, now: float) -> GmkRecord | None:
-        """The GMK a compliant sender uses at ``now`` (newest in [activation, expiry]), or None."""
+        """The GMK new traffic uses at ``now``, or None (module docstring: newest wins, D2).
+
+        The newest GMK in ``[activation, expiry]`` that no revoking rekey has replaced; failing
+        that, the newest revoking GMK itself when its activation is at most ``tolerance`` ahead
+        of ``now`` (a lagging clock); never a GMK older than a revoking one.
+        """
+        floor = self._revoke_from
         best: GmkRecord | None = None
         for rec in self._gmks.values():
-            if rec.activation <= now <= rec.expiry and (
-                best is None or rec.activation > best.activation
+            if (
+                (floor is None or rec.activation >= floor)
+                and rec.activation <= now <= rec.expiry
+                and (best is None or rec.activation > best.activation)
             ):
                 best = rec
+        if best is None and floor is not None:
+            early = next((r for r in self._gmks.values() if r.activation == floor), None)
+            if early is not None and early.activation - self.tolerance <= now <= early.expiry:
+                return early
         return best
 
     def send_verdict(self, gmk_id: int, now: float) -> Reason | None:
-        """Why a sender must not use ``gmk_id`` now (None if it is the one to use)."""
+        """Why traffic must not be sent under ``gmk_id`` now (None: it may).
+
+        None for :meth:`may_send`'s choice, and for an older GMK superseded only by ordinary
+        rekeys while inside its own ``[activation, expiry]`` (a call in progress keyed under it
+        may go on). A GMK older than a revoking one is ``GMK_SUPERSEDED`` for good.
+        """
         rec = self._gmks.get(gmk_id)
         if rec is None:
             return Reason.GMK_EXPIRED if gmk_id in self._retired else Reason.UNKNOWN_KEY
-        if now < rec.activation:
-            return Reason.GMK_NOT_ACTIVE
+        if self._revoke_from is not None and rec.activation < self._revoke_from:
+            return Reason.GMK_SUPERSEDED
         if now > rec.expiry:
             return Reason.GMK_EXPIRED
-        current = self.may_send(now)
-        if current is not None and current.gmk_id != gmk_id:
-            return Reason.GMK_SUPERSEDED
+        if now < rec.activation and self.may_send(now) is not rec:
+            return Reason.GMK_NOT_ACTIVE
         return None
 
     # -- housekeeping

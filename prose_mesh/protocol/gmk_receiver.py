@@ -121,6 +121,7 @@ class GmkMember:
         self.grace = grace
         self.switchover = switchover
         self.max_adhoc_period = max_adhoc_period
+        self.skew = skew
         self._stores: dict[str, GmkStore] = {}
         self._records: dict[str, dict[int, GmkRecord]] = {}
         self._group_of: dict[int, str] = {}
@@ -192,9 +193,7 @@ class GmkMember:
         except _Reject:
             self.known_bad.add(bad_key, now_ntp)  # never spend crypto on this again
             raise
-        store = self._stores.get(group.group_id) or GmkStore(
-            grace=self.grace, switchover=self.switchover
-        )
+        store = self._stores.get(group.group_id) or self._new_store()
         reason = store.install_verdict(gmk_id, params.activation, params.expiry, now)
         if reason is None and self._group_of.get(gmk_id, group.group_id) != group.group_id:
             reason = Reason.POLICY  # keep by_gmk_id unambiguous across groups
@@ -214,6 +213,10 @@ class GmkMember:
             "distributor": signer, "revoking": rec.revoking,
         }  # fmt: skip
         return [Accepted("gmk", signer, dict(info)), Event("gmk_installed", info)]
+
+    def _new_store(self) -> GmkStore:
+        # A revoking GMK may be sent under up to one MIKEY skew early (a lagging clock, D2/I1).
+        return GmkStore(grace=self.grace, switchover=self.switchover, tolerance=self.skew)
 
     def _parse(self, data: bytes) -> mc.MikeyMessage:
         if not MIN_I_MESSAGE <= len(data) <= MAX_PACKET:
@@ -381,10 +384,14 @@ class GmkMember:
     # -- the creator's own copy
 
     def adopt(self, issue: GmkIssue, group: GroupConfig, *, now: float) -> list[Action]:
-        """Install a GMK this UE issued itself (creator / group manager that is also a member)."""
-        store = self._stores.get(issue.group_id) or GmkStore(
-            grace=self.grace, switchover=self.switchover
-        )
+        """Install a GMK this UE issued itself (creator / group manager that is also a member).
+
+        Idempotent: the GMK already installed under ``issue.gmk_id`` yields no actions (e.g. a
+        GMS that is a member adding another member without a rekey)."""
+        have = self._records.get(issue.group_id, {}).get(issue.gmk_id)
+        if have is not None and have.key == issue.gmk:
+            return []
+        store = self._stores.get(issue.group_id) or self._new_store()
         params = KeyParameters(issue.activation, issue.expiry, issue.group_id, issue.kind,
                                tuple(issue.members), issue.revoking)
         rec = self._install(group.with_members(issue.members), store, issue.gmk, issue.gmk_id,
@@ -395,7 +402,8 @@ class GmkMember:
     # -- queries
 
     def current(self, group_id: str, now: float) -> GmkRecord | None:
-        """The GMK to send with now: the newest whose [activation, expiry] covers ``now``."""
+        """The GMK new traffic uses now (:meth:`GmkStore.may_send`: the newest in [activation,
+        expiry], never one older than a revoking GMK)."""
         store = self._stores.get(group_id)
         best = store.may_send(now) if store is not None else None
         return None if best is None else self._records[group_id][best.gmk_id]
@@ -405,6 +413,18 @@ class GmkMember:
         gid = self._group_of.get(gmk_id)
         rec = self._records.get(gid, {}).get(gmk_id) if gid is not None else None
         return None if rec is None else (gid, rec)  # type: ignore[return-value]
+
+    def receive_verdict(self, gmk_id: int, now: float) -> Reason | None:
+        """May traffic under ``gmk_id`` be accepted now (lifetime + grace, revocation after the
+        switchover)? The ``GmkSource`` hook the group-call machine uses per packet (D1, D2)."""
+        gid = self._group_of.get(gmk_id)
+        return Reason.UNKNOWN_KEY if gid is None else self._stores[gid].receive_verdict(gmk_id, now)
+
+    def send_verdict(self, gmk_id: int, now: float) -> Reason | None:
+        """May this UE send under ``gmk_id`` now? Never under a GMK older than a revoking one
+        it installed, whatever its clock (:meth:`GmkStore.send_verdict`, D2)."""
+        gid = self._group_of.get(gmk_id)
+        return Reason.UNKNOWN_KEY if gid is None else self._stores[gid].send_verdict(gmk_id, now)
 
     def guk_id(self, group_id: str, now: float | None = None) -> int | None:
         """My GUK-ID under the current GMK (``now`` given) or the newest installed one."""

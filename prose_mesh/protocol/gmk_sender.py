@@ -16,6 +16,9 @@ the CSB ID, 33.180 F.1.3) with its period of use in the key-parameters extension
 * **Temporary** groups (user regroup) [EMU]: like ad-hoc, a new group context whose members are
   added one at a time with :meth:`GmkDistributor.add_member`; nothing of the constituent groups
   is touched.
+* **Add** to an ad-hoc or temporary group: a non-revoking rekey to every member, newcomer
+  included, with the new member list (:meth:`GmkDistributor.add_member`); standard groups: the
+  current GMK to the newcomer only.
 * **Rekey / revoke**: :meth:`GmkDistributor.remove_member` issues a fresh GMK and GMK-ID to the
   remaining members with the revoking flag, so members drop the old GMK after the switchover
   (:mod:`prose_mesh.protocol.gmk_policy`, ADVERSARIAL.md D2). The removed member is sent
@@ -179,20 +182,38 @@ class GmkDistributor:
 
     def add_member(
         self, group_id: str, uri: str, *, now: float, l2id: int | None = None
-    ) -> list[Action]:
-        """Send the current GMK of ``group_id`` to one new member (temporary groups grow so)."""
+    ) -> tuple[GmkIssue, list[Action]]:
+        """Add ``uri`` to ``group_id``; returns the GMK issue now current and the sends.
+
+        * **Standard** groups: the current GMK goes to the newcomer only; its members learn the
+          new list from group management (24.383), and when to rekey is the GMS's decision.
+        * **Ad-hoc / temporary** groups [EMU]: an add is a rekey. Members know the member list
+          only from the creator's signed key parameters, so a fresh GMK with a new GMK-ID (ad-hoc
+          key-ID space) and the updated list goes to *every* member, the newcomer included,
+          over their D2D links (``l2id``: the newcomer's) — otherwise the existing members
+          would reject the newcomer's announcements and media. It also gives backward secrecy:
+          the newcomer never holds a GMK that protected earlier traffic. The rekey is not
+          revoking: members send new traffic under the new GMK, and the old one stays usable
+          for traffic already keyed under it and receivable until its expiry (+ grace), so a
+          call in progress is not cut (:mod:`prose_mesh.protocol.gmk_policy`).
+        """
         issue, group = self._current(group_id, now)
         if uri in issue.members:
-            return []
+            return issue, []
         if l2id is not None:
             self._l2ids[group_id][uri] = l2id
         members = issue.members | {uri}
+        if group.kind != "standard":
+            new, actions = self.distribute(group, now=now, members=members)
+            actions.append(Event("member_added", {"group_id": group_id, "uri": uri,
+                                                  "gmk_id": new.gmk_id}))
+            return new, actions
         group = group.with_members(members)
         issue = replace(issue, members=members)
         actions = self._send(group, issue, [uri], now)
         self._groups[group_id] = group
         self._issued[group_id] = issue
-        return actions
+        return issue, actions
 
     def resend(
         self, group_id: str, uris: Iterable[str] | None = None, *, now: float

@@ -488,15 +488,12 @@ async def _add_member(s: RunState, a: M.AddMember) -> None:
         raise ConfigError(f"add_member {a.ue}: group {a.group} has no GMK yet")
     since = len(new.history)
     t0 = trio.current_time()
-    await dist.add_member(cfg.group_id, new.uri, l2id=new.l2id)
+    # ad-hoc: the add is a rekey to every member (GmkDistributor.add_member); wait for its GMK
+    issue = await dist.add_member(cfg.group_id, new.uri, l2id=new.l2id) or issue
     t = await _gmk_installed(s, new, cfg.group_id, issue.gmk_id, since, t0, "gmk.delivery_time")
     if t is None:
         return
     s.entries.append((a.ue, a.group, t))
-    if g.type != "standard":
-        s.note(f"{s.t():.3f} s: {a.ue} added to {a.group}: only it is sent the GMK and member "
-               "list (GmkDistributor.add_member), so the other members reject its call "
-               "announcements and media (UNKNOWN_KEY / UNAUTHORISED_SIGNER) until the next GMK")
     await new.probe(cfg.group_id)  # late entry: ask for the announcement of a call in progress
 
 

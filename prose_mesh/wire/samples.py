@@ -7,6 +7,15 @@ none given, :func:`default_crypto` uses :mod:`prose_mesh.crypto` with fixed demo
 v and z below are public sample values, never real keys) and a deterministic ECCSI nonce, so the
 capture is byte-for-byte reproducible; if that package cannot be imported,
 clearly labelled placeholder bytes are used instead (``PLACEHOLDER_*``).
+
+Protection is real, so the capture shows what a sniffer sees: one-to-one PDUs are protected by
+:class:`prose_mesh.protocol.pdcp.O2oContext` under a public demo KD-sess (LCID 30 and the DSM
+COMPLETE ciphered + MAC-I, the DSM COMMAND integrity-only, LCID 1–10 ciphered), so the Lua
+dissector shows them as ciphered; the DCRs, the REJECTs and unciphered one-to-many data
+(PGK index = PTK ID = 0) stay readable. Group media is SRTP/SRTCP (AEAD_AES_128_GCM, 8-octet MKI
+GMK-ID ‖ GUK-ID) on the default media ports 50000/50001 under a public demo master key. The
+cleartext MCPT floor-control samples go to :data:`CLEAR_FLOOR_PORT`, never to 50001 (the
+plugin reads that port as SRTCP): they only illustrate the format Wireshark's RTCP decodes.
 """
 
 from __future__ import annotations
@@ -17,18 +26,22 @@ import struct
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP
 
 from prose_mesh.constants import MIKEY_PORT, MONP_PORT
+from prose_mesh.crypto.srtp import SrtpProfile, SrtpSender
 from prose_mesh.wire import discovery as d
 from prose_mesh.wire import fast
 from prose_mesh.wire import mikey_codec as mc
 from prose_mesh.wire import monp as m
 from prose_mesh.wire import pc5s as s
+
+if TYPE_CHECKING:
+    from prose_mesh.protocol.pdcp import O2oContext
 
 Sign = Callable[[bytes], bytes]
 Encapsulate = Callable[[bytes, bytes], bytes]
@@ -52,6 +65,17 @@ L2_B: Final = 0x0D0E0F
 L2_GROUP: Final = 0x9A0001
 GROUP_ADDR: Final = "ff15::9a:1"
 T_NTP: Final = mc.ntp_from_unix(1_700_000_000)
+
+SAMPLE_KD_SESS: Final = hashlib.sha256(b"prose_mesh sample KD-sess (public, demo only)").digest()
+SAMPLE_KD_SESS_ID: Final = 0x2A17
+SAMPLE_SRTP_KEY: Final = hashlib.sha256(b"prose_mesh sample SRTP key (public)").digest()[:16]
+SAMPLE_SRTP_SALT: Final = hashlib.sha256(b"prose_mesh sample SRTP salt (public)").digest()[:12]
+SAMPLE_MKI: Final = bytes.fromhex("0df9bc3906a12aea")  # GMK-ID ‖ GUK-ID of the sample GMK
+SAMPLE_SSRC: Final = 0x0177CE23
+MEDIA_PORT: Final = 50000  # GroupConfig.media_port default; SRTCP on MEDIA_PORT + 1
+CLEAR_FLOOR_PORT: Final = 50011  # cleartext MCPT samples (not a port the plugin claims)
+# PC5-S messages the DCR's responder sends (the rest come from the initiator, A).
+_FROM_RESPONDER: Final = frozenset((2, 3, 5, 7, 12, 16, 18))
 
 
 def placeholder_crypto() -> tuple[Sign, Encapsulate]:
@@ -95,12 +119,53 @@ def _group_ip(payload: bytes, sn: int, *, sport: int, dport: int) -> bytes:
         sdu_type=fast.SDU_IP, sdu=sdu, sn=sn))
 
 
-def _pc5s(msg: bytes, lcid: int, sn: int, *, src: int = L2_A, dst: int = L2_B) -> bytes:
-    kdsess = 0 if lcid == fast.LCID_PC5S_PLAIN else 0x2A17
-    mac_i = 0x5EC0DE00 | sn if lcid in fast.LCIDS_WITH_MAC_I else None
-    return fast.ethernet(MAC_A if src == L2_A else MAC_B, fast.build_sl_sch(
-        lcid=lcid, src_l2id=src, dst_l2id=dst, cast=fast.CAST_ONE_TO_ONE,
-        sdu_type=fast.SDU_PC5S, sdu=msg, key_id=kdsess, sn=sn, mac_i=mac_i))
+def _o2o_contexts() -> dict[int, O2oContext]:
+    """The demo one-to-one security context of each side (A initiator, B responder)."""
+    from prose_mesh.protocol.pdcp import DIR_INITIATOR, DIR_RESPONDER, O2oContext
+
+    return {
+        L2_A: O2oContext(kd_sess_id=SAMPLE_KD_SESS_ID, kd_sess=SAMPLE_KD_SESS,
+                         direction=DIR_INITIATOR),
+        L2_B: O2oContext(kd_sess_id=SAMPLE_KD_SESS_ID, kd_sess=SAMPLE_KD_SESS,
+                         direction=DIR_RESPONDER),
+    }
+
+
+def _o2o(ctx: dict[int, O2oContext], src: int, lcid: int, sdu_type: int, sdu: bytes) -> bytes:
+    """One one-to-one frame from ``src``: LCID 28 in clear (KD-sess ID 0), else protected."""
+    dst = L2_B if src == L2_A else L2_A
+    mac = MAC_A if src == L2_A else MAC_B
+    if lcid == fast.LCID_PC5S_PLAIN:
+        return fast.ethernet(mac, fast.build_sl_sch(
+            lcid=lcid, src_l2id=src, dst_l2id=dst, cast=fast.CAST_ONE_TO_ONE,
+            sdu_type=sdu_type, sdu=sdu))
+    pdu = ctx[src].protect(lcid, sdu_type, sdu)
+    return fast.ethernet(mac, fast.build_sl_sch(
+        lcid=lcid, src_l2id=src, dst_l2id=dst, cast=fast.CAST_ONE_TO_ONE, sdu_type=sdu_type,
+        sdu=pdu.body, key_id=pdu.key_id, sn=pdu.sn, mac_i=pdu.mac_i))
+
+
+def _pc5s(ctx: dict[int, O2oContext], msg: bytes, lcid: int) -> bytes:
+    src = L2_B if msg[0] in _FROM_RESPONDER else L2_A
+    return _o2o(ctx, src, lcid, fast.SDU_PC5S, msg)
+
+
+def _group_data(sdu_type: int, sdu: bytes) -> bytes:
+    """Unciphered one-to-many data: PGK index = PTK ID = SN = 0 [V Rel-14]."""
+    return fast.ethernet(MAC_A, fast.build_sl_sch(
+        lcid=3, src_l2id=L2_A, dst_l2id=L2_GROUP, cast=fast.CAST_ONE_TO_MANY,
+        sdu_type=sdu_type, sdu=sdu))
+
+
+def media_packets() -> list[bytes]:
+    """One SRTP (talk-burst start) and one SRTCP Floor Taken, as a group call sends them."""
+    sender = SrtpSender(SrtpProfile.AEAD_AES_128_GCM, SAMPLE_SRTP_KEY, SAMPLE_SRTP_SALT,
+                        ssrc=SAMPLE_SSRC, mki=SAMPLE_MKI)
+    rtp = struct.pack("!BBHII", 0x80, 0x80 | 96, 0x313D, 160_000, SAMPLE_SSRC) + b"\0" * 168
+    taken = m.FloorControl(subtype=2, ssrc=SAMPLE_SSRC, mcpt_fields=[
+        m.MCPTField(id=4, value=b"sip:alice@prose-mesh.example"),
+        m.MCPTField(id=8, value=b"\x00\x01")])
+    return [sender.protect_rtp(rtp), sender.protect_rtcp(bytes(taken))]
 
 
 def discovery_messages() -> list[bytes]:
@@ -133,8 +198,15 @@ def pc5s_messages(sign: Sign, encapsulate: Encapsulate) -> list[tuple[bytes, int
         chosen_algorithms=0x22, lsb_kdsess_id=0x17,
         ies=[s.IE_MSBofKDID(msb_kd_id=0x0102), s.IE_EncryptedPayload(payload_data=sed)],
     ), sign)
+    pck = mikey_messages(sign, encapsulate)[1]
+    dcr_ibc = s.sign_pc5s(s.DirectCommunicationRequest(
+        seq=8, user_info_type=2, user_info=b"sip:alice@prose-mesh.example",
+        ip_address_config=3, max_inactivity_period=3600, nonce_1=bytes(range(16)),
+        ue_security_capabilities=0xE0E0, msb_kdsess_id=0x2A,
+        ies=[s.IE_MikeyIMessage(i_message=pck)]), sign)
     return [
         (dcr, fast.LCID_PC5S_PLAIN),
+        (dcr_ibc, fast.LCID_PC5S_PLAIN),
         (cmd, fast.LCID_PC5S_DSM),
         (bytes(s.DirectSecurityModeComplete(seq=1, ies=[s.IE_LSBofKDID(lsb_kd_id=0x0304)])),
          fast.LCID_PC5S_DSM),
@@ -224,21 +296,25 @@ def build_sample_frames(sign: Sign | None = None, encapsulate: Encapsulate | Non
         dsign, denc, _real = default_crypto()
         sign, encapsulate = sign or dsign, encapsulate or denc
     frames = [fast.ethernet(MAC_A, fast.build_sl_dch(L2_A, msg)) for msg in discovery_messages()]
-    frames += [_pc5s(msg, lcid, sn) for sn, (msg, lcid) in
-               enumerate(pc5s_messages(sign, encapsulate))]
+    ctx = _o2o_contexts()
+    frames += [_pc5s(ctx, msg, lcid) for msg, lcid in pc5s_messages(sign, encapsulate)]
     for sn, msg in enumerate(mikey_messages(sign, encapsulate)):
         frames.append(_group_ip(msg, 100 + sn, sport=MIKEY_PORT, dport=MIKEY_PORT))
     for sn, msg in enumerate(monp_messages()):
         frames.append(_group_ip(msg, 200 + sn, sport=MONP_PORT, dport=MONP_PORT))
     for sn, msg in enumerate(floor_messages()):
-        frames.append(_group_ip(msg, 300 + sn, sport=50001, dport=50001))
+        frames.append(_group_ip(msg, 300 + sn, sport=CLEAR_FLOOR_PORT, dport=CLEAR_FLOOR_PORT))
+    srtp, srtcp = media_packets()
+    frames.append(_group_ip(srtp, 400, sport=MEDIA_PORT, dport=MEDIA_PORT))
+    frames.append(_group_ip(srtcp, 401, sport=MEDIA_PORT + 1, dport=MEDIA_PORT + 1))
     arp = bytes(ARP(hwsrc="02:00:00:00:00:01", psrc="10.0.0.1", pdst="10.0.0.2"))
     ipv4 = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5000, dport=5001) / b"hello")
     for sdu_type, sdu in ((fast.SDU_ARP, arp), (fast.SDU_IP, ipv4),
                           (fast.SDU_NON_IP, b"\x01non-ip payload")):
-        frames.append(fast.ethernet(MAC_A, fast.build_sl_sch(
-            lcid=3, src_l2id=L2_A, dst_l2id=L2_B, cast=fast.CAST_ONE_TO_ONE,
-            sdu_type=sdu_type, sdu=sdu, key_id=0x2A17, sn=400 + sdu_type)))
+        frames.append(_group_data(sdu_type, sdu))
+    # One-to-one data on an SLRB: ciphered under the demo KD-sess (no MAC-I on LCID 1-10).
+    frames.append(_o2o(ctx, L2_A, 3, fast.SDU_IP,
+                       _udp6("fe80::a", "fe80::b", 5000, 5001, b"one-to-one user data")))
     # One-to-many with PDCP ciphering indicated (opaque SDU) and Ethernet padding after LEN.
     frames.append(fast.ethernet(MAC_A, fast.build_sl_sch(
         lcid=2, src_l2id=L2_A, dst_l2id=L2_GROUP, cast=fast.CAST_ONE_TO_MANY,

@@ -1,9 +1,30 @@
 -- prose_mesh.lua: Wireshark dissector for prose_mesh PC5-EMU frames (PROTOCOL.md §1).
 --
 -- EtherType 0x88B5 -> PC5-EMU shim [EMU] -> TS 36.323 §6.2.10 sidelink PDCP -> SDU:
---   type 0 IP -> Wireshark's ipv6/ip (so MIKEY on UDP 2269 and RTCP "MCPT" use the built-in
---   dissectors), 1 ARP -> arp, 2 PC5 signalling (TS 24.334 §12.5), 3 NON-IP.
+--   type 0 IP -> Wireshark's ipv6/ip (so MIKEY on UDP 2269 uses the built-in dissector),
+--   1 ARP -> arp, 2 PC5 signalling (TS 24.334 §12.5), 3 NON-IP.
 -- Channel 1 (SL-DCH) carries the 29-octet PC5_DISCOVERY message (TS 24.334 §11.2.5).
+--
+-- Ciphertext is never dissected as plaintext. PDCP protection is implied by the header
+-- (prose_mesh.protocol.pdcp, [EMU] after 36.523-1 §19.1.10):
+--   one-to-one, KD-sess ID 0 (LCID 28: DCR, REJECT, DSM REJECT) -> unprotected, decoded;
+--   one-to-one, KD-sess ID != 0, LCID 1-10 (ciphered) and 30 (ciphered + MAC-I) -> shown as
+--     "Ciphered SDU" (+ MAC-I), never handed to PC5-S/IP;
+--   one-to-one LCID 29: the DSM COMMAND is integrity-only plaintext and is decoded when its
+--     message type is 12 and its IE walk parses; anything else there (the DSM COMPLETE,
+--     ciphered + MAC-I) is shown as ciphered;
+--   one-to-many/broadcast with PGK index or PTK ID != 0 -> ciphered (Rel-14: 0/0 = clear).
+-- pc5pdcp.ciphered (generated boolean) says which case applied: filter "pc5pdcp.ciphered".
+--
+-- Group media (TS 33.180 §7.4 profile, AEAD_AES_128_GCM, 8-octet MKI GMK-ID || GUK-ID):
+--   srtp_pm on udp.port 50000 (SRTP) and srtcp_pm on udp.port 50001 (SRTCP: encrypted floor
+--   control) show the clear RTP/RTCP header, the encrypted payload, the auth tag, the SRTCP
+--   E flag || index and the MKI. Registering on these ports keeps Wireshark's default-on RTCP
+--   heuristic from reading SRTCP as cleartext RTCP. For a group configured with another
+--   media_port use Decode-As (udp.port N -> SRTP_PM, N+1 -> SRTCP_PM), e.g.
+--     tshark -X lua_script:prose_mesh.lua -d udp.port==52000,srtp_pm -d udp.port==52001,srtcp_pm
+--   Preferences srtp_pm.profile / srtp_pm.mki_len select AES_CM_128_HMAC_SHA1_80 (tag 10,
+--   MKI before the tag) and the MKI length (4 for a private call's PCK-ID).
 -- MONP (TS 24.379 §15) is registered on udp.port 40000 (and is offered in Decode-As).
 -- Bad lengths produce expert info, never a Lua error.
 
@@ -43,8 +64,10 @@ local p_ptk = ProtoField.uint16("pc5pdcp.ptk_id", "PTK ID", base.HEX)
 local p_kds = ProtoField.uint16("pc5pdcp.kdsess_id", "KD-sess ID", base.HEX)
 local p_sn = ProtoField.uint16("pc5pdcp.sn", "PDCP SN", base.DEC)
 local p_mac = ProtoField.uint32("pc5pdcp.mac_i", "MAC-I", base.HEX)
-local p_data = ProtoField.bytes("pc5pdcp.ciphered", "Ciphered SDU")
-pc5pdcp.fields = { p_sdu, p_pgk, p_r, p_ptk, p_kds, p_sn, p_mac, p_data }
+local p_data = ProtoField.bytes("pc5pdcp.ciphered_sdu", "Ciphered SDU")
+local p_ciph = ProtoField.bool("pc5pdcp.ciphered", "SDU ciphered")
+local p_prot = ProtoField.string("pc5pdcp.protection", "Protection")
+pc5pdcp.fields = { p_sdu, p_pgk, p_r, p_ptk, p_kds, p_sn, p_mac, p_data, p_ciph, p_prot }
 
 -- ---------------------------------------------------------------- PC5 signalling
 local msg_names = {
@@ -227,40 +250,52 @@ local function short(tree, expert_field, tvb, off, what)
 end
 
 -- ---------------------------------------------------------------- PC5-S
-local function dissect_pc5s(tvb, pinfo, tree)
+local fixed_ie_len = { link_local_ipv6 = 16, lsb_kd_id = 2, msb_kd_id = 2, kd_id = 4,
+                       relay_service_code = 3, max_inactivity_period = 4, auth_flag = 1 }
+
+-- Walk one PC5-S message. With t == nil nothing is added and the result says whether the
+-- message parses exactly (known type, mandatory IEs, known IEIs with their fixed lengths,
+-- no overrun): the test that tells an integrity-only DSM COMMAND from ciphertext on LCID 29.
+local function walk_pc5s(tvb, pinfo, t)
   local len = tvb:len()
-  local t = tree:add(pc5s, tvb())
-  if len < 3 then
-    short(t, e_pc5s, tvb, 0, "message type and sequence number"); return
+  local function bad(off, what)
+    if t then short(t, e_pc5s, tvb, off, what) end
+    return false
   end
+  if len < 3 then return bad(0, "message type and sequence number") end
   local mt = tvb(0, 1):uint()
-  t:add(S.msg_type, tvb(0, 1))
-  t:add(S.seq, tvb(1, 2))
   local name = msg_names[mt] or ("unknown type " .. mt)
-  pinfo.cols.protocol = "PC5-S"
-  pinfo.cols.info = name
-  t:append_text(": " .. name)
+  if t then
+    t:add(S.msg_type, tvb(0, 1))
+    t:add(S.seq, tvb(1, 2))
+    pinfo.cols.protocol = "PC5-S"
+    pinfo.cols.info = name
+    t:append_text(": " .. name)
+  end
   local layout = mandatory[mt]
   if layout == nil then
-    t:add_proto_expert_info(e_pc5s, "Unknown message type " .. mt); return
+    if t then t:add_proto_expert_info(e_pc5s, "Unknown message type " .. mt) end
+    return false
   end
   local off = 3
   for _, item in ipairs(layout) do
     local fname, size = item[1], item[2]
     if size == "LV" or size == "LVT" then
-      if off + 1 > len then short(t, e_pc5s, tvb, off, fname); return end
+      if off + 1 > len then return bad(off, fname) end
       local n = tvb(off, 1):uint()
-      if off + 1 + n > len then short(t, e_pc5s, tvb, off, fname); return end
-      if size == "LVT" and n >= 1 then
-        t:add(S.user_info_type, tvb(off + 1, 1))
-        if n > 1 then t:add(S[fname], tvb(off + 2, n - 1)) end
-      elseif n > 0 then
-        t:add(S[fname], tvb(off + 1, n))
+      if off + 1 + n > len then return bad(off, fname) end
+      if t then
+        if size == "LVT" and n >= 1 then
+          t:add(S.user_info_type, tvb(off + 1, 1))
+          if n > 1 then t:add(S[fname], tvb(off + 2, n - 1)) end
+        elseif n > 0 then
+          t:add(S[fname], tvb(off + 1, n))
+        end
       end
       off = off + 1 + n
     else
-      if off + size > len then short(t, e_pc5s, tvb, off, fname); return end
-      t:add(S[fname], tvb(off, size))
+      if off + size > len then return bad(off, fname) end
+      if t then t:add(S[fname], tvb(off, size)) end
       off = off + size
     end
   end
@@ -268,28 +303,37 @@ local function dissect_pc5s(tvb, pinfo, tree)
     local iei = tvb(off, 1):uint()
     local tlv_e = (iei == 23 or iei == 29)  -- TLV-E: 2-octet length [EMU]
     local hl = tlv_e and 3 or 2
-    if off + hl > len then short(t, e_pc5s, tvb, off, "IE header"); return end
+    if off + hl > len then return bad(off, "IE header") end
     local n = tlv_e and tvb(off + 1, 2):uint() or tvb(off + 1, 1):uint()
-    if off + hl + n > len then short(t, e_pc5s, tvb, off, "IE value"); return end
-    local it = t:add(tvb(off, hl + n), iei_names[iei] or ("IE " .. iei))
-    it:add(S.iei, tvb(off, 1))
-    it:add(S.ie_length, tvb(off + 1, hl - 1))
+    if off + hl + n > len then return bad(off, "IE value") end
     local fname = iei_field[iei]
-    if n > 0 then
-      local f = fname and S[fname] or S.ie_value
-      local fixed = { link_local_ipv6 = 16, lsb_kd_id = 2, msb_kd_id = 2, kd_id = 4,
-                      relay_service_code = 3, max_inactivity_period = 4, auth_flag = 1 }
-      if fname and fixed[fname] and fixed[fname] ~= n then f = S.ie_value
-        it:add_proto_expert_info(e_pc5s, "Unexpected IE length " .. n)
-      end
-      it:add(f, tvb(off + hl, n))
-      -- [EMU] IE 29 holds a MIKEY-SAKKE I_MESSAGE: let Wireshark's MIKEY dissector show it
-      if iei == 29 and h_mikey ~= nil then
-        h_mikey:call(tvb(off + hl, n):tvb(), pinfo, it)
+    local wrong_len = fname and fixed_ie_len[fname] and fixed_ie_len[fname] ~= n
+    if t == nil then
+      if fname == nil or wrong_len then return false end
+    else
+      local it = t:add(tvb(off, hl + n), iei_names[iei] or ("IE " .. iei))
+      it:add(S.iei, tvb(off, 1))
+      it:add(S.ie_length, tvb(off + 1, hl - 1))
+      if n > 0 then
+        local f = fname and S[fname] or S.ie_value
+        if wrong_len then
+          f = S.ie_value
+          it:add_proto_expert_info(e_pc5s, "Unexpected IE length " .. n)
+        end
+        it:add(f, tvb(off + hl, n))
+        -- [EMU] IE 29 holds a MIKEY-SAKKE I_MESSAGE: let Wireshark's MIKEY dissector show it
+        if iei == 29 and h_mikey ~= nil then
+          h_mikey:call(tvb(off + hl, n):tvb(), pinfo, it)
+        end
       end
     end
     off = off + hl + n
   end
+  return true
+end
+
+local function dissect_pc5s(tvb, pinfo, tree)
+  walk_pc5s(tvb, pinfo, tree:add(pc5s, tvb()))
 end
 
 -- ---------------------------------------------------------------- discovery
@@ -377,7 +421,10 @@ local function dissect_sdu(sdu_type, tvb, pinfo, tree)
     else h_data:call(tvb, pinfo, tree) end
   elseif sdu_type == 1 then h_arp:call(tvb, pinfo, tree)
   elseif sdu_type == 2 then dissect_pc5s(tvb, pinfo, tree)
-  else h_data:call(tvb, pinfo, tree) end
+  else
+    pinfo.cols.info = "NON-IP SDU"
+    h_data:call(tvb, pinfo, tree)
+  end
 end
 
 -- ---------------------------------------------------------------- shim + PDCP
@@ -406,35 +453,191 @@ function pc5emu.dissector(tvb, pinfo, tree)
   if plen == 0 then return len end
   local pay = tvb(11, plen):tvb()
   if ch == 1 then dissect_pc5d(pay, pinfo, tree); return len end
-  local pt = tree:add(pc5pdcp, pay(0, math.min(plen, 5)))
+  local pt = tree:add(pc5pdcp, pay())
   if plen < 5 then short(pt, e_short, pay, 0, "5-octet PDCP header"); return len end
   local first = pay(0, 1):uint()
   local sdu_type = bit.rshift(first, 5)
+  local key_id = pay(1, 2):uint()
   pt:add(p_sdu, pay(0, 1))
   local body_end = plen
-  local ciphered = false
+  local ciphered, protection
   if cast == 2 then
     pt:add(p_r, pay(0, 1)); pt:add(p_kds, pay(1, 2)); pt:add(p_sn, pay(3, 2))
-    if lcid == 29 or lcid == 30 then
+    local has_mac = lcid == 29 or lcid == 30
+    if has_mac then
       if plen < 9 then short(pt, e_short, pay, 5, "MAC-I"); return len end
       body_end = plen - 4
       pt:add(p_mac, pay(body_end, 4))
     end
+    if key_id == 0 or lcid == 28 then
+      ciphered, protection = false, "none"
+    elseif lcid == 29 then
+      -- DSM COMMAND (type 12) is integrity-only plaintext; the COMPLETE is ciphered
+      local body = body_end > 5 and pay(5, body_end - 5):tvb() or nil
+      local cmd = body ~= nil and body(0, 1):uint() == 12 and walk_pc5s(body, pinfo, nil)
+      ciphered = not cmd
+      protection = cmd and "integrity" or "ciphered + integrity"
+    else
+      ciphered = true
+      protection = has_mac and "ciphered + integrity" or "ciphered"
+    end
   else
     pt:add(p_pgk, pay(0, 1)); pt:add(p_ptk, pay(1, 2)); pt:add(p_sn, pay(3, 2))
     -- Rel-14 profile: an unprotected one-to-many PDU has PGK index = PTK ID = 0
-    ciphered = bit.band(first, 0x1F) ~= 0 or pay(1, 2):uint() ~= 0
+    ciphered = bit.band(first, 0x1F) ~= 0 or key_id ~= 0
+    protection = ciphered and "ciphered" or "none"
   end
+  pt:add(p_ciph, ciphered):set_generated()
+  pt:add(p_prot, protection):set_generated()
+  pt:append_text(", " .. protection)
   if body_end <= 5 then return len end
-  local sdu = pay(5, body_end - 5):tvb()
   if ciphered then
     pt:add(p_data, pay(5, body_end - 5))
-    pinfo.cols.info = "PDCP ciphered SDU"
+    pinfo.cols.info = string.format("PDCP ciphered SDU (%s, LCID %d, SN %d)",
+      sdu_types[sdu_type] or "?", lcid, pay(3, 2):uint())
     return len
   end
-  dissect_sdu(sdu_type, sdu, pinfo, tree)
+  dissect_sdu(sdu_type, pay(5, body_end - 5):tvb(), pinfo, tree)
+  return len
+end
+
+-- ---------------------------------------------------------------- SRTP / SRTCP
+-- RFC 3711 §3.1/§3.4, RFC 7714 §8/§9/§17 (GCM: the tag is the end of the AEAD output, before
+-- the SRTCP E||index; the MKI comes last). HMAC-SHA1-80: ... || MKI || tag.
+local srtp_pm = Proto("srtp_pm", "SRTP (prose_mesh group media)")
+local srtcp_pm = Proto("srtcp_pm", "SRTCP (prose_mesh floor control)")
+local PROFILE_GCM, PROFILE_HMAC = 1, 2
+srtp_pm.prefs.profile = Pref.enum("SRTP profile", PROFILE_GCM,
+  "Protection profile of SRTP and SRTCP on these ports",
+  { { 1, "AEAD_AES_128_GCM (tag 16)", PROFILE_GCM },
+    { 2, "AES_CM_128_HMAC_SHA1_80 (tag 10)", PROFILE_HMAC } }, false)
+srtp_pm.prefs.mki_len = Pref.uint("MKI length", 8,
+  "Octets of MKI: 8 for a group (GMK-ID || GUK-ID), 4 for a private call (PCK-ID), 0 none")
+
+local R = {
+  version = ProtoField.uint8("srtp_pm.version", "Version", base.DEC, nil, 0xC0),
+  padding = ProtoField.bool("srtp_pm.padding", "Padding", 8, nil, 0x20),
+  extension = ProtoField.bool("srtp_pm.extension", "Extension", 8, nil, 0x10),
+  cc = ProtoField.uint8("srtp_pm.cc", "CSRC count", base.DEC, nil, 0x0F),
+  marker = ProtoField.bool("srtp_pm.marker", "Marker", 8, nil, 0x80),
+  pt = ProtoField.uint8("srtp_pm.pt", "Payload type", base.DEC, nil, 0x7F),
+  seq = ProtoField.uint16("srtp_pm.seq", "Sequence number", base.DEC),
+  timestamp = ProtoField.uint32("srtp_pm.timestamp", "Timestamp", base.DEC),
+  ssrc = ProtoField.uint32("srtp_pm.ssrc", "SSRC", base.HEX),
+  csrc = ProtoField.uint32("srtp_pm.csrc", "CSRC", base.HEX),
+  ext_profile = ProtoField.uint16("srtp_pm.ext_profile", "Extension profile", base.HEX),
+  ext_len = ProtoField.uint16("srtp_pm.ext_len", "Extension length (words)", base.DEC),
+  ext = ProtoField.bytes("srtp_pm.ext", "Extension data"),
+  payload = ProtoField.bytes("srtp_pm.encrypted_payload", "Encrypted payload"),
+  mki = ProtoField.bytes("srtp_pm.mki", "MKI"),
+  tag = ProtoField.bytes("srtp_pm.auth_tag", "Authentication tag"),
+}
+local r_fields = {}
+for _, f in pairs(R) do r_fields[#r_fields + 1] = f end
+srtp_pm.fields = r_fields
+local C = {
+  version = ProtoField.uint8("srtcp_pm.version", "Version", base.DEC, nil, 0xC0),
+  padding = ProtoField.bool("srtcp_pm.padding", "Padding", 8, nil, 0x20),
+  count = ProtoField.uint8("srtcp_pm.count", "Count / APP subtype", base.DEC, nil, 0x1F),
+  pt = ProtoField.uint8("srtcp_pm.pt", "Packet type", base.DEC,
+    { [200] = "SR", [201] = "RR", [202] = "SDES", [203] = "BYE", [204] = "APP" }),
+  length = ProtoField.uint16("srtcp_pm.length", "Length (words - 1)", base.DEC),
+  ssrc = ProtoField.uint32("srtcp_pm.ssrc", "SSRC of sender", base.HEX),
+  payload = ProtoField.bytes("srtcp_pm.encrypted_payload", "Encrypted payload"),
+  e_flag = ProtoField.bool("srtcp_pm.e_flag", "E flag (encrypted)", 32, nil, 0x80000000),
+  index = ProtoField.uint32("srtcp_pm.index", "SRTCP index", base.DEC, nil, 0x7FFFFFFF),
+  mki = ProtoField.bytes("srtcp_pm.mki", "MKI"),
+  tag = ProtoField.bytes("srtcp_pm.auth_tag", "Authentication tag"),
+}
+local c_fields = {}
+for _, f in pairs(C) do c_fields[#c_fields + 1] = f end
+srtcp_pm.fields = c_fields
+local e_srtp = ProtoExpert.new("srtp_pm.malformed", "Malformed SRTP/SRTCP packet",
+  expert.group.MALFORMED, expert.severity.ERROR)
+srtp_pm.experts = { e_srtp }
+
+-- Add the protected trailer (tag, E||index, MKI) ending at the packet end; returns the offset
+-- of E||index (SRTCP) or of the trailer (SRTP), nil when too short.
+local function srtp_trailer(tvb, t, F, from, rtcp)
+  local len = tvb:len()
+  local gcm = srtp_pm.prefs.profile == PROFILE_GCM
+  local tag_len = gcm and 16 or 10
+  local mki_len = srtp_pm.prefs.mki_len
+  local idx_len = rtcp and 4 or 0
+  if len < from + tag_len + idx_len + mki_len then
+    short(t, e_srtp, tvb, from, "auth tag / E||index / MKI")
+    return nil
+  end
+  -- GCM: payload ‖ tag ‖ [E‖index] ‖ MKI; HMAC: payload ‖ [E‖index] ‖ MKI ‖ tag
+  local mki_off = len - mki_len - (gcm and 0 or tag_len)
+  local idx_off = mki_off - idx_len
+  local tag_off = gcm and (idx_off - tag_len) or (len - tag_len)
+  local pay_end = gcm and tag_off or idx_off
+  if pay_end > from then t:add(F.payload, tvb(from, pay_end - from)) end
+  if gcm then t:add(F.tag, tvb(tag_off, tag_len)) end
+  if rtcp then t:add(F.e_flag, tvb(idx_off, 4)); t:add(F.index, tvb(idx_off, 4)) end
+  if mki_len > 0 then t:add(F.mki, tvb(mki_off, mki_len)) end
+  if not gcm then t:add(F.tag, tvb(tag_off, tag_len)) end
+  local mark = rtcp and idx_off or pay_end
+  return mark
+end
+
+function srtp_pm.dissector(tvb, pinfo, tree)
+  local len = tvb:len()
+  pinfo.cols.protocol = "SRTP"
+  local t = tree:add(srtp_pm, tvb())
+  if len < 12 then short(t, e_srtp, tvb, 0, "12-octet RTP header"); return len end
+  local b0 = tvb(0, 1):uint()
+  t:add(R.version, tvb(0, 1)); t:add(R.padding, tvb(0, 1)); t:add(R.extension, tvb(0, 1))
+  t:add(R.cc, tvb(0, 1)); t:add(R.marker, tvb(1, 1)); t:add(R.pt, tvb(1, 1))
+  t:add(R.seq, tvb(2, 2)); t:add(R.timestamp, tvb(4, 4)); t:add(R.ssrc, tvb(8, 4))
+  if bit.rshift(b0, 6) ~= 2 then
+    t:add_proto_expert_info(e_srtp, "RTP version " .. bit.rshift(b0, 6)); return len
+  end
+  local off = 12
+  for _ = 1, bit.band(b0, 0x0F) do
+    if off + 4 > len then short(t, e_srtp, tvb, off, "CSRC"); return len end
+    t:add(R.csrc, tvb(off, 4)); off = off + 4
+  end
+  if bit.band(b0, 0x10) ~= 0 then
+    if off + 4 > len then short(t, e_srtp, tvb, off, "header extension"); return len end
+    local words = tvb(off + 2, 2):uint()
+    t:add(R.ext_profile, tvb(off, 2)); t:add(R.ext_len, tvb(off + 2, 2))
+    if off + 4 + 4 * words > len then short(t, e_srtp, tvb, off, "extension"); return len end
+    if words > 0 then t:add(R.ext, tvb(off + 4, 4 * words)) end
+    off = off + 4 + 4 * words
+  end
+  srtp_trailer(tvb, t, R, off, false)
+  pinfo.cols.info = string.format("PT=%d, SSRC=0x%08X, Seq=%d, Time=%d%s",
+    bit.band(tvb(1, 1):uint(), 0x7F), tvb(8, 4):uint(), tvb(2, 2):uint(), tvb(4, 4):uint(),
+    bit.band(tvb(1, 1):uint(), 0x80) ~= 0 and ", Mark" or "")
+  return len
+end
+
+function srtcp_pm.dissector(tvb, pinfo, tree)
+  local len = tvb:len()
+  pinfo.cols.protocol = "SRTCP"
+  local t = tree:add(srtcp_pm, tvb())
+  if len < 8 then short(t, e_srtp, tvb, 0, "8-octet RTCP header"); return len end
+  local b0 = tvb(0, 1):uint()
+  t:add(C.version, tvb(0, 1)); t:add(C.padding, tvb(0, 1)); t:add(C.count, tvb(0, 1))
+  t:add(C.pt, tvb(1, 1)); t:add(C.length, tvb(2, 2)); t:add(C.ssrc, tvb(4, 4))
+  if bit.rshift(b0, 6) ~= 2 then
+    t:add_proto_expert_info(e_srtp, "RTCP version " .. bit.rshift(b0, 6)); return len
+  end
+  local off = srtp_trailer(tvb, t, C, 8, true)
+  local info = string.format("PT=%d, count/subtype=%d, SSRC=0x%08X", tvb(1, 1):uint(),
+    bit.band(b0, 0x1F), tvb(4, 4):uint())
+  if off ~= nil then
+    local word = tvb(off, 4):uint()
+    info = info .. string.format(", index %d%s", bit.band(word, 0x7FFFFFFF),
+      bit.band(word, 0x80000000) ~= 0 and ", encrypted" or "")
+  end
+  pinfo.cols.info = info
   return len
 end
 
 DissectorTable.get("ethertype"):add(0x88B5, pc5emu)
 DissectorTable.get("udp.port"):add(40000, monp)
+DissectorTable.get("udp.port"):add(50000, srtp_pm)  -- [EMU] default media_port
+DissectorTable.get("udp.port"):add(50001, srtcp_pm)  -- media_port + 1

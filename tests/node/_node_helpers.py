@@ -30,11 +30,18 @@ ADHOC = Group("rescue", "adhoc", members=("u1", "u2", "u3"), creator="u1", l2_gr
 
 
 @asynccontextmanager
-async def running_ues(backend: str, scen: Scenario, *, session=None, names=None):
-    """Attach and start every UE of ``scen``; yields (air, {name: Ue})."""
+async def running_ues(backend: str, scen: Scenario, *, session=None, names=None,
+                      adjust=None, known_peers=None):
+    """Attach and start every UE of ``scen``; yields (air, {name: Ue}).
+
+    ``adjust(prov)`` may replace entries of the provisioning (e.g. another PSDK) before the UEs
+    are built; ``known_peers`` maps a UE name to its address book (default: every UE)."""
     epoch = VIRTUAL_EPOCH if backend == "memory" else wall_epoch()
     prov = provision(scen, epoch=epoch, seed=1)
+    if adjust is not None:
+        adjust(prov)
     known = frozenset(p.uri for p in prov.values())
+    books = known_peers or {}
     async with open_air(backend, seed=1, session=session) as air:
         names = names or [u.name for u in scen.ues]
         radios = await air.attach_many(names)
@@ -45,9 +52,22 @@ async def running_ues(backend: str, scen: Scenario, *, session=None, names=None)
         ues = {}
         for name, radio in zip(names, radios, strict=True):
             ues[name] = Ue(prov[name], clock=UeClock(epoch), log=UeLog(name), radio=radio,
-                           known_peers=known)
+                           known_peers=books.get(name, known))
         async with trio.open_nursery() as nursery:
             for ue in ues.values():
                 await nursery.start(ue.run)
             yield air, ues
             nursery.cancel_scope.cancel()
+
+
+async def rekey_link(ue: Ue, peer_l2id: int) -> None:
+    """[test] Rekey a direct link as the user/policy would (no Ue intent exists for it yet):
+    the links machine's own ``rekey`` run through the UE's intent loop."""
+    await ue.intent(lambda: ue._user("links", ue.links.rekey, peer_l2id))
+
+
+async def solicit(ue: Ue, target: bytes | None = None) -> None:
+    """[test] Model B: a group member solicitation in the UE's Discovery Group (as the
+    scenario runner's ``discover`` action does)."""
+    dgid, _psdk = ue.prov.discovery_group
+    await ue.intent(lambda: ue._user("discovery", ue.discovery.solicit, dgid, target=target))

@@ -416,12 +416,14 @@ def test_add_member_sends_current_gmk_to_newcomer_only(world):
     group = std_group(w, ("alice", "bob"))
     dist = GmkDistributor(keys=w.km("gms"))
     issue, _ = dist.distribute(group, now=NOW)
-    actions = dist.add_member(group.group_id, w.uri("carol"), now=NOW + 1)
+    now_issue, actions = dist.add_member(group.group_id, w.uri("carol"), now=NOW + 1)
     assert len(packets(actions)) == 1
+    assert now_issue.gmk_id == issue.gmk_id  # standard: no rekey, the GMS decides that
     carol = member(w, "carol", [std_group(w, ("alice", "bob", "carol"))])
     assert reason(carol, packets(actions)[0], NOW + 1) == "ACCEPTED"
     assert carol.current(group.group_id, NOW + 1).key == issue.gmk
     assert w.uri("carol") in dist.issued(group.group_id).members
+    assert dist.add_member(group.group_id, w.uri("carol"), now=NOW + 2)[1] == []  # already in
 
 
 # ------------------------------------------------------------------ ad-hoc groups
@@ -563,6 +565,92 @@ def test_creator_adopts_its_own_gmk(world):
     assert rec.key == issue.gmk and rec.guk_id == guk_id(issue.gmk, issue.gmk_id, w.uri("alice"))
 
 
+def test_adhoc_add_member_is_a_non_revoking_rekey_to_every_member(world):
+    """An add rekeys the ad-hoc group: everyone (newcomer included) gets a fresh GMK and the
+    new member list; the newcomer cannot open the old GMK (backward secrecy); the old GMK stays
+    receivable and usable for a call already keyed under it (non-revoking)."""
+    w = world
+    group = adhoc_group(w)
+    dist = GmkDistributor(keys=w.km("alice"))
+    old, a1 = dist.distribute(group, now=NOW, member_l2ids=L2)
+    bob, carol = member(w, "bob"), member(w, "carol")
+    for m, name in ((bob, "bob"), (carol, "carol")):
+        assert reason(m, for_member(w, packets(a1), name), via="link",
+                      peer=w.uri("alice")) == "ACCEPTED"
+    new, a2 = dist.add_member(group.group_id, w.uri("dave"), now=NOW + 10,
+                              l2id=L2[w.uri("dave")])
+    assert new.gmk_id != old.gmk_id and new.gmk != old.gmk and new.gmk_id & ADHOC_GMK_ID_FLAG
+    assert not new.revoking and new.activation > old.activation
+    assert new.members == {w.uri(n) for n in ("alice", "bob", "carol", "dave")}
+    peers = sorted(a.peer_l2id for a in a2 if isinstance(a, SendUnicastIp))
+    assert peers == sorted(L2[w.uri(n)] for n in ("bob", "carol", "dave"))
+    assert {"group_id": group.group_id, "uri": w.uri("dave"), "gmk_id": new.gmk_id} in [
+        a.data for a in a2 if isinstance(a, Event) and a.name == "member_added"]
+    dave = member(w, "dave")
+    for m, name in ((bob, "bob"), (carol, "carol"), (dave, "dave")):
+        assert reason(m, for_member(w, packets(a2), name), NOW + 10, via="link",
+                      peer=w.uri("alice")) == "ACCEPTED"
+        assert m.current(group.group_id, NOW + 10).gmk_id == new.gmk_id  # new traffic: new GMK
+        assert m.directory.get(group.group_id).members == new.members  # learned the newcomer
+    # backward secrecy: the newcomer never received the old GMK, and cannot open its messages
+    assert dave.by_gmk_id(old.gmk_id) is None
+    assert reason(dave, for_member(w, packets(a1), "bob"), NOW + 10, via="link",
+                  peer=w.uri("alice")) == "NOT_FOR_ME"
+    # non-revoking: a call keyed under the old GMK goes on, and is still received
+    for m in (bob, carol):
+        assert m.send_verdict(old.gmk_id, NOW + 20) is None
+        assert m.receive_verdict(old.gmk_id, NOW + 20) is None
+        assert m.receive_verdict(old.gmk_id, old.expiry + 1) is Reason.GMK_EXPIRED
+    # the creator adopts the new GMK (idempotently)
+    alice = member(w, "alice")
+    alice.adopt(old, group, now=NOW)
+    assert len(alice.adopt(new, dist.group(group.group_id), now=NOW + 10)) == 1
+    assert alice.adopt(new, dist.group(group.group_id), now=NOW + 10) == []
+    assert alice.current(group.group_id, NOW + 10).gmk_id == new.gmk_id
+
+
+def test_adhoc_add_member_needs_a_link_to_the_newcomer(world):
+    w = world
+    group = adhoc_group(w)
+    dist = GmkDistributor(keys=w.km("alice"))
+    l2 = {u: v for u, v in L2.items() if u != w.uri("eve")}
+    old, _ = dist.distribute(group, now=NOW, member_l2ids=l2)
+    with pytest.raises(ConfigError, match="D2D link"):
+        dist.add_member(group.group_id, w.uri("eve"), now=NOW + 1)
+    assert dist.issued(group.group_id) == old  # nothing changed
+
+
+def test_d2_lagging_member_never_sends_under_the_revoked_gmk(world):
+    """ADVERSARIAL D2/I1: bob's clock lags the creator by 3 s (< skew). After carol's removal he
+    installs the revoking GMK whose activation is in his future: he sends under it, never
+    under the old one (which carol still holds); beyond the skew he refuses."""
+    w = world
+    group = adhoc_group(w)
+    dist = GmkDistributor(keys=w.km("alice"))
+    old, a1 = dist.distribute(group, now=NOW, member_l2ids=L2)
+    bob = member(w, "bob")
+    lag = 3.0
+    assert reason(bob, for_member(w, packets(a1), "bob"), NOW - lag + 1, via="link",
+                  peer=w.uri("alice")) == "ACCEPTED"
+    new, a2 = dist.remove_member(group.group_id, w.uri("carol"), now=NOW + 50)
+    bob_now = NOW + 50 - lag  # bob's clock
+    assert reason(bob, packets(a2)[0], bob_now, via="link", peer=w.uri("alice")) == "ACCEPTED"
+    assert new.activation > bob_now
+    assert bob.current(group.group_id, bob_now).gmk_id == new.gmk_id
+    assert bob.send_verdict(new.gmk_id, bob_now) is None
+    assert bob.send_verdict(old.gmk_id, bob_now) is Reason.GMK_SUPERSEDED  # ongoing call stops
+    # receivers keep their rule: bob's clock does not yet show the activation
+    assert bob.receive_verdict(new.gmk_id, bob_now) is Reason.GMK_NOT_ACTIVE
+    assert bob.receive_verdict(old.gmk_id, bob_now) is None  # before the switchover
+    # a clock lagging by more than the skew: refuse, never fall back to the old GMK
+    assert bob.current(group.group_id, new.activation - bob.skew - 1) is None
+    assert bob.send_verdict(old.gmk_id, new.activation - bob.skew - 1) is (
+        Reason.GMK_SUPERSEDED)
+    assert bob.send_verdict(new.gmk_id, new.activation - bob.skew - 1) is Reason.GMK_NOT_ACTIVE
+    assert bob.send_verdict(0x0BAD, bob_now) is Reason.UNKNOWN_KEY
+
+
+
 # ------------------------------------------------------------------ temporary groups
 
 
@@ -581,11 +669,17 @@ def test_temporary_group_leaves_existing_contexts_unchanged(world):
                                    member_l2ids=L2)
     assert len(packets(a1)) == 1
     assert reason(alice, packets(a1)[0], NOW + 5, via="link", peer=w.uri("carol")) == "ACCEPTED"
-    a2 = creator.add_member(temp.group_id, w.uri("bob"), now=NOW + 6)  # one at a time
+    new, a2 = creator.add_member(temp.group_id, w.uri("bob"), now=NOW + 6)  # one at a time
     bob = member(w, "bob")
-    assert reason(bob, packets(a2)[0], NOW + 6, via="link", peer=w.uri("carol")) == "ACCEPTED"
-    assert bob.current(temp.group_id, NOW + 6).key == issue.gmk
-    assert alice.current(temp.group_id, NOW + 6).key == issue.gmk
+    assert reason(bob, for_member(w, packets(a2), "bob"), NOW + 6, via="link",
+                  peer=w.uri("carol")) == "ACCEPTED"
+    assert reason(alice, for_member(w, packets(a2), "alice"), NOW + 6, via="link",
+                  peer=w.uri("carol")) == "ACCEPTED"
+    assert new.gmk_id != issue.gmk_id and new.kind == "temporary"
+    assert bob.current(temp.group_id, NOW + 6).key == new.gmk
+    assert alice.current(temp.group_id, NOW + 6).key == new.gmk
+    assert alice.directory.get(temp.group_id).members == {w.uri(n) for n in
+                                                          ("alice", "bob", "carol")}
     learned = alice.directory.get(temp.group_id)
     assert learned.kind == "temporary" and learned.constituents == (fire.group_id,)
     after = (alice.directory.get(fire.group_id), alice.current(fire.group_id, NOW + 5),
