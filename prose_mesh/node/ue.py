@@ -335,6 +335,12 @@ class Ue:
                 verdicts += 1
             elif isinstance(action, Event):
                 self._on_domain_event(action)
+                if action.name == "gmk_installed":
+                    # A call of that group may have to re-key under the new GMK at once (an
+                    # ordinary rekey lets newcomers in; a revoking one shuts the removed out).
+                    await self._execute(self._measure(
+                        self.calls.on_gmk_change, action.data["group_id"], self.clock.now()),
+                        "calls")
             elif isinstance(action, SetTimer):
                 self._set_timer(source, action.key, action.at)
             elif isinstance(action, CancelTimer):

@@ -126,9 +126,10 @@ class Event:
     """Something the node and the report care about, e.g. ``Event("gmk_installed", {...})``.
 
     Names in use — GMK: ``gmk_installed``, ``gmk_distributed``, ``group_created``,
-    ``member_removed``; direct links: ``link_up``, ``link_down``, ``link_rekeyed``; group calls:
-    ``call_joined``, ``call_ended``, ``call_refused``, ``floor_taken``, ``media``; discovery:
-    ``peer_discovered``, ``peer_lost``, ``relay_discovered``, ``relay_lost``.
+    ``member_removed``, ``member_added``; direct links: ``link_up``, ``link_down``,
+    ``link_rekeyed``; group calls: ``call_joined``, ``call_rekeyed``, ``call_ended``,
+    ``call_refused``, ``floor_taken``, ``media``; discovery: ``peer_discovered``,
+    ``peer_lost``, ``relay_discovered``, ``relay_lost``.
     """
 
     name: str

@@ -40,6 +40,18 @@ Floor Taken (RTCP APP "MCPT", subtype 2, Granted Party's Identity + Message Sequ
 SRTCP under the same key, to media port + 1. Receivers verify it and emit ``floor_taken``.
 No arbitration (Request/Grant/Deny/queue) is implemented.
 
+**Re-key on a GMK change.** When the call's GMK is no longer the one to send under (a newer
+GMK is current, or a revoking rekey made it ``GMK_SUPERSEDED``), the originator / current talker
+re-keys the call: new call key and RAND under the newest GMK, same call ID, announced at once
+(``on_gmk_change``, which the node calls after a GMK install; also checked on send, on the
+refresh timer and on a PROBE). A member that is not announcing does not re-key; under a revoked
+GMK it refuses to send until the re-key arrives. A receiver takes an announcement for the same
+call (ID, start time) under a newer GMK as a re-key (event ``call_rekeyed``): it installs the
+new keying and keeps the old one for receiving only for REKEY_OVERLAP_S [EMU], and not at all
+when the old GMK is no longer receivable (D2: after a revoking rekey's switchover old-MKI media
+is refused at once). An announcement for that call under an older GMK is then GMK_SUPERSEDED.
+Two announcers re-keying at once under one GMK converge on the smaller RAND [EMU].
+
 **Release / merge** (minimal): a receiver ends a call it has heard nothing of (announcement or
 media) for 2.5 refresh intervals [EMU]; ``end_call`` ends it locally (no release message).
 Two calls for one group merge onto the one with the earlier (start time, call ID).
@@ -47,7 +59,8 @@ Two calls for one group merge onto the one with the earlier (start time, call ID
 Events: ``call_joined`` {group, call_id, caller (authenticated signer), originator (MONP,
 unauthenticated), announced_at (key message T, Unix s), t}; ``media`` {group, call_id, sender,
 ssrc, seq, index, mki, payload, sent_at}; ``floor_taken`` {group, call_id, talker, ssrc};
-``call_ended`` {group, call_id, reason, t}; ``call_refused`` {group, what, reason} for a local
+``call_ended`` {group, call_id, reason, t}; ``call_rekeyed`` {group, call_id, gmk_id,
+old_gmk_id, caller, t}; ``call_refused`` {group, what, reason} for a local
 request refused (no usable GMK, not a member, no call). Verdict kinds: ``call_key`` (MONP
 PROBE/ANNOUNCEMENT/ACCEPT), ``media`` (SRTP), ``floor`` (SRTCP).
 """
@@ -108,6 +121,7 @@ RELEASE_AFTER_S = 2.5 * REFRESH_INTERVAL_S  # [EMU] nothing heard → call relea
 PROBE_ANSWER_GAP_S = 0.1  # [EMU] at most one probe response per group per gap
 TALK_BURST_GAP_S = 1.0  # [EMU] a send after this silence starts a talk burst (Floor Taken)
 TALKER_HANG_S = REFRESH_INTERVAL_S  # [EMU] a talker stops re-announcing after this silence
+REKEY_OVERLAP_S = 2.0  # [EMU] after a call re-key, media under the old call key is still heard
 MAX_MONP = 4096  # [EMU] bound on a MONP message
 FLOOR_TAKEN = (2, 18)  # 24.380 subtypes Floor Taken and Floor Taken (ack required)
 FIELD_GRANTED_PARTY, FIELD_SEQ = 4, 8
@@ -134,6 +148,20 @@ class GmkSource(Protocol):
 
 
 @dataclass(eq=False, slots=True)
+class _Overlap:
+    """The keying a call had before a re-key, kept only to receive media for a short while."""
+
+    gmk_id: int
+    call_key: bytes = field(repr=False)
+    rand: bytes
+    receiver: SrtpReceiver
+    my_guk: int
+    guk_to_uri: dict[int, str]
+    keyed: set[bytes]
+    until: float
+
+
+@dataclass(eq=False, slots=True)
 class _Call:
     group: GroupConfig
     call_id: int
@@ -157,6 +185,8 @@ class _Call:
     last_announce: float = float("-inf")
     answer_pending: bool = False
     floor_seq: int = 0
+    overlap: _Overlap | None = None
+    floor_due: bool = False  # a re-key happened: the next packet repeats Floor Taken
 
 
 class GroupCalls:
@@ -226,10 +256,14 @@ class GroupCalls:
         if c is None:
             return [_refused(group_id, "media", Reason.UNKNOWN_KEY)]
         reason = self._send_verdict_id(c.gmk_id, now)
-        if reason is not None:
-            return [_refused(group_id, "media", reason)]
         out: list[Action] = []
-        burst = c.last_sent is None or now - c.last_sent > TALK_BURST_GAP_S
+        if c.announcer or reason is None:  # I am, or by sending become, the current talker
+            out = self._rekey_if_due(c, now)
+            if out:
+                reason = self._send_verdict_id(c.gmk_id, now)
+        if reason is not None:  # not the talker: wait for the talker's re-key (D2)
+            return [*out, _refused(group_id, "media", reason)]
+        burst = c.last_sent is None or now - c.last_sent > TALK_BURST_GAP_S or c.floor_due
         mki = group_mki(c.gmk_id, c.my_guk)
         state = self._sender_state(mki)
         index = state.next_index(self._rng, self.seq_space)
@@ -248,6 +282,7 @@ class GroupCalls:
             return [*out, _refused(group_id, "media", _as_reason(err.reason))]
         state.last_index = c.sender.last_index
         c.last_sent = now
+        c.floor_due = False
         g = c.group
         out.append(SendGroupIp(g.l2_group_id, build_udp6(
             self._addr, g.multicast, g.media_port, g.media_port, srtp)))
@@ -255,6 +290,16 @@ class GroupCalls:
             c.announcer = True
             out.append(SetTimer((_TIMER, "announce", group_id), now + REFRESH_INTERVAL_S))
         return out
+
+    def on_gmk_change(self, group_id: str, now: float) -> list[Action]:
+        """A GMK of ``group_id`` was installed: the call's announcer re-keys the call at once.
+
+        The node calls this after every GMK install (it is also checked lazily on send, on the
+        refresh timer and on a PROBE). Only the originator / current talker re-keys: a new call
+        key and RAND under the newest GMK, same call ID, announced now.
+        """
+        c = self._calls.get(group_id)
+        return self._rekey_if_due(c, now) if c is not None and c.announcer else []
 
     def end_call(self, group_id: str, now: float) -> list[Action]:
         """Leave the call locally (sender state per MKI is kept: H1)."""
@@ -284,7 +329,7 @@ class GroupCalls:
             if not c.originated and (c.last_sent is None or now - c.last_sent > TALKER_HANG_S):
                 c.announcer = False
                 return []
-            out = self._announce(c, now) if c.announcer else []
+            out = (self._rekey_if_due(c, now) or self._announce(c, now)) if c.announcer else []
             return [*out, SetTimer(key, c.last_announce + REFRESH_INTERVAL_S)]
         if kind == "answer":
             c.answer_pending = False
@@ -339,7 +384,10 @@ class GroupCalls:
     def _on_probe(self, group: GroupConfig, now: float) -> list[Action]:
         out: list[Action] = [Accepted("call_key", None, {"msg": "probe", "group": group.group_id})]
         c = self._calls.get(group.group_id)
-        if c is None or not c.announcer or c.answer_pending:
+        if c is None or not c.announcer:
+            return out
+        out += self._rekey_if_due(c, now)  # a new member may be probing for the re-keyed call
+        if c.answer_pending:
             return out
         if now - c.last_announce >= PROBE_ANSWER_GAP_S:
             return out + self._announce(c, now, probe_response=True)
@@ -366,6 +414,10 @@ class GroupCalls:
             raise ck.CallKeyError(Reason.UNKNOWN_KEY, f"no GMK {m.gmk_id:#010x} for {gid}")
         rec = found[1]
         _raise(self._recv_verdict(rec, now), f"GMK {m.gmk_id:#010x}")
+        c = self._calls.get(gid)
+        if (c is not None and m.gmk_id != c.gmk_id and not self._is_newer(rec, c)
+                and (c.call_id, c.start_time) == (int(ann.call_id), int(ann.call_start_time))):
+            raise ck.CallKeyError(Reason.GMK_SUPERSEDED, "call already re-keyed under a newer GMK")
         t_unix = ntp_to_seconds(m.t_ntp) - NTP_UNIX_OFFSET
         expected_uid = self._uid(m.signer_uri, t_unix)
         # Keyed on a digest of the whole message, not (IDRi, RAND, T): a forged copy of a
@@ -397,6 +449,15 @@ class GroupCalls:
         if c is not None and (c.call_key, c.rand, c.call_id) == (call_key, m.rand, call_id):
             c.last_heard = now
             return [Accepted("call_key", m.signer_uri, {**detail, "refresh": True})]
+        if c is not None and (c.call_id, c.start_time) == (call_id, start):
+            # The same call re-keyed: under a newer GMK (checked before the crypto), or two
+            # announcers re-keyed at once under one GMK, where the smaller RAND wins everywhere.
+            if m.gmk_id != c.gmk_id or m.rand < c.rand:
+                c.last_heard = now
+                ev = self._switch_keying(c, rec, call_key, m.rand, m.signer_uri, now)
+                return [Accepted("call_key", m.signer_uri, {**detail, "rekey": True}), ev]
+            out = self._announce(c, now) if c.announcer else []
+            return [Accepted("call_key", m.signer_uri, {**detail, "rekey": "kept"}), *out]
         if c is not None:
             if (c.start_time, c.call_id) <= (start, call_id):  # ours wins the merge
                 out = self._announce(c, now) if c.announcer else []
@@ -492,20 +553,31 @@ class GroupCalls:
         end = n if self.profile is SrtpProfile.AEAD_AES_128_GCM else n - tag
         mki = data[end - 8 : end]
         gmk_id, guk = struct.unpack("!II", mki)
-        if gmk_id != c.gmk_id:
+        o = c.overlap
+        if o is not None and now > o.until:
+            c.overlap = o = None
+        if gmk_id == c.gmk_id:
+            receiver, keyed, call_key, rand, my_guk = (c.receiver, c.keyed, c.call_key, c.rand,
+                                                       c.my_guk)
+        elif o is not None and gmk_id == o.gmk_id:  # before a re-key, still in the overlap
+            receiver, keyed, call_key, rand, my_guk = o.receiver, o.keyed, o.call_key, o.rand, \
+                o.my_guk
+        else:  # a revoked / expired GMK says so; any other GMK-ID is not this call's
+            _raise(self._recv_verdict_id(gmk_id, now), f"GMK {gmk_id:#010x}")
             raise ck.CallKeyError(Reason.UNKNOWN_KEY, f"MKI GMK-ID {gmk_id:#010x}")
-        _raise(self._recv_verdict_id(gmk_id, now), f"GMK {gmk_id:#010x}")
-        if guk == c.my_guk:
+        _raise(self._recv_verdict_id(gmk_id, now), f"GMK {gmk_id:#010x}")  # D2: revoked → now
+        if guk == my_guk:
             raise ck.CallKeyError(Reason.NOT_FOR_ME, "my own MKI")
-        sender = self._member_for(c, guk)
+        sender = self._member_for(c, guk) if o is None or gmk_id == c.gmk_id else \
+            o.guk_to_uri.get(guk)
         if sender is None:
             raise ck.CallKeyError(Reason.UNKNOWN_KEY, f"GUK-ID {guk:#010x} of no member")
-        if mki not in c.keyed:  # bounded: one derived key per member of the group
-            c.receiver.add_key(mki, *ck.sender_master(c.call_key, c.rand, guk, self.profile))
-            c.keyed.add(mki)
+        if mki not in keyed:  # bounded: one derived key per member of the group
+            receiver.add_key(mki, *ck.sender_master(call_key, rand, guk, self.profile))
+            keyed.add(mki)
         if rtcp:
-            return self._on_floor(c, c.receiver.unprotect_rtcp(data), sender, now)
-        u = c.receiver.unprotect_rtp(data)
+            return self._on_floor(c, receiver.unprotect_rtcp(data), sender, now)
+        u = receiver.unprotect_rtp(data)
         try:
             seq, sent_at, payload = rtp_body(u.packet)
         except MediaError as err:
@@ -555,6 +627,52 @@ class GroupCalls:
             c.members = current
             c.guk_to_uri = {guk_id(c.gmk, c.gmk_id, u): u for u in current}
         return c.guk_to_uri.get(guk)
+
+    # ------------------------------------------------------------------ call re-key (GMK change)
+    def _is_newer(self, rec: GmkRecordLike, c: _Call) -> bool:
+        """Is ``rec`` a later GMK than the one call ``c`` is keyed under (R8: activation
+        only moves forwards)? A call GMK already purged counts as older."""
+        old = self.gmks.by_gmk_id(c.gmk_id)
+        return old is None or rec.activation > old[1].activation
+
+    def _rekey_if_due(self, c: _Call, now: float) -> list[Action]:
+        """Re-key ``c`` (I announce it) if its GMK is no longer the one to send under."""
+        rec = self.gmks.current(c.group.group_id, now)
+        if rec is None or rec.gmk_id == c.gmk_id or self._send_verdict(rec, now) is not None:
+            return []
+        if not self._is_newer(rec, c) and self._send_verdict_id(c.gmk_id, now) is None:
+            return []
+        rng = self._rng
+        ev = self._switch_keying(c, rec, rng.getrandbits(128).to_bytes(16, "big"),
+                                 rng.getrandbits(128).to_bytes(16, "big"), self.keys.uri, now)
+        out: list[Action] = [ev, *self._announce(c, now)]
+        if not c.announcer:
+            c.announcer = True
+            out.append(SetTimer((_TIMER, "announce", c.group.group_id), now + REFRESH_INTERVAL_S))
+        return out
+
+    def _switch_keying(
+        self, c: _Call, rec: GmkRecordLike, call_key: bytes, rand: bytes, caller: str, now: float
+    ) -> Event:
+        """Put ``c`` under a new call key (same call ID). The old keying stays for receiving
+        for REKEY_OVERLAP_S, unless its GMK is no longer receivable (revoked after the
+        switchover: D2) or the new keying reuses its MKIs (same GMK)."""
+        old_id = c.gmk_id
+        keep = rec.gmk_id != old_id and self._recv_verdict_id(old_id, now) is None
+        if keep:
+            self._member_for(c, 0)  # refresh the GUK-ID table for the current membership
+            c.overlap = _Overlap(old_id, c.call_key, c.rand, c.receiver, c.my_guk,
+                                 c.guk_to_uri, c.keyed, now + REKEY_OVERLAP_S)
+        else:
+            c.overlap = None
+        c.gmk_id, c.gmk, c.call_key, c.rand, c.caller = rec.gmk_id, rec.key, call_key, rand, caller
+        c.receiver = SrtpReceiver(self.profile, mki_len=8, window=self.window)
+        c.my_guk = guk_id(rec.key, rec.gmk_id, self.keys.uri)
+        c.keyed, c.members, c.guk_to_uri = set(), frozenset(), {}
+        c.sender, c.floor_due = None, True
+        return Event("call_rekeyed", {"group": c.group.group_id, "call_id": c.call_id,
+                                      "gmk_id": rec.gmk_id, "old_gmk_id": old_id,
+                                      "caller": caller, "t": now})
 
     def _sender_state(self, mki: bytes) -> SenderState:
         st = self._senders.get(mki)

@@ -535,3 +535,116 @@ def test_sdp_carries_exactly_one_key_mgmt_line(kms):
         with pytest.raises(ck.CallKeyError) as err:
             ck.mikey_from_sdp(bad)
         assert err.value.reason == Reason.MALFORMED
+
+
+# ------------------------------------------------------------------------------ call re-key
+NEW_GMK = Gmk(0x0765_4321, b"N" * 16, GROUP, NOW + 1, NOW + 3600)
+
+
+def _stores(*names: str, switchover: float = 2.0) -> dict[str, StoreGmks]:
+    out = {n: StoreGmks(GmkStore(grace=0, switchover=switchover), GROUP) for n in names}
+    for s in out.values():
+        s.install(default_gmk(), NOW - 3600)
+    return out
+
+
+def _media_packets(w: World, sender: str) -> list[bytes]:
+    port = w.ues[sender].directory.get(GROUP).media_port
+    return [p for s, p in w.air if s == sender and parse_udp6(p).dport == port]
+
+
+def test_ordinary_rekey_mid_call_lets_an_added_member_join(kms):
+    from prose_mesh.protocol.group_call import REKEY_OVERLAP_S
+    srcs = _stores("alice", "bob")
+    dave = StoreGmks(GmkStore(), GROUP)  # added ad hoc: holds only the new GMK
+    w = build_world(kms, ["alice", "bob", "dave"], gmks={**srcs, "dave": dave})
+    setup_call(w)
+    call_id = w.ues["alice"].call(GROUP).call_id
+    assert not w.events("dave", "call_joined") and w.events("bob", "call_joined")
+    # two old-key packets bob misses now: one arrives inside the overlap, one after it
+    w.offline.add("bob")
+    for p in (b"in flight 1", b"in flight 2"):
+        w.run("alice", w.ues["alice"].send_media(GROUP, p, w.now))
+    late1, late2 = _media_packets(w, "alice")[-2:]
+    w.offline.clear()
+    w.now = NOW + 1
+    for s in (*srcs.values(), dave):
+        s.install(NEW_GMK, w.now)  # ordinary (non-revoking) rekey
+    w.clear()
+    w.run("alice", w.ues["alice"].on_gmk_change(GROUP, w.now))
+    (rk,) = w.events("alice", "call_rekeyed")
+    assert (rk["gmk_id"], rk["old_gmk_id"]) == (NEW_GMK.gmk_id, GMK_ID)
+    (joined,) = w.events("dave", "call_joined")
+    assert joined["call_id"] == call_id and joined["caller"] == uri("alice")
+    (rk_bob,) = w.events("bob", "call_rekeyed")
+    assert rk_bob["call_id"] == call_id and not w.events("bob", "call_ended")
+    for n in ("bob", "dave"):
+        c = w.ues[n].call(GROUP)
+        assert c.gmk_id == NEW_GMK.gmk_id and c.call_key == w.ues["alice"].call(GROUP).call_key
+    # in flight under the old call key: still heard inside the overlap, refused after it
+    w.deliver("alice", late1, to={"bob"})
+    assert [m["payload"] for m in w.events("bob", "media")] == [b"in flight 1"]
+    w.now = NOW + 1 + REKEY_OVERLAP_S + 0.1
+    w.deliver("alice", late2, to={"bob"})
+    assert w.verdicts("bob", "media")[-1].reason is Reason.UNKNOWN_KEY
+    w.clear()
+    w.run("alice", w.ues["alice"].send_media(GROUP, b"after", w.now))
+    w.run("bob", w.ues["bob"].send_media(GROUP, b"reply", w.now))
+    assert [m["payload"] for m in w.events("dave", "media")] == [b"after", b"reply"]
+    assert [m["payload"] for m in w.events("bob", "media")] == [b"after"]
+    assert [m["payload"] for m in w.events("alice", "media")] == [b"reply"]
+    assert all(m["mki"].startswith(f"{NEW_GMK.gmk_id:08x}") for m in w.events("dave", "media"))
+    assert all(e.name != "call_refused" for n in w.ues for e in w.log[n] if isinstance(e, Event))
+
+
+def test_revoking_rekey_mid_call_keeps_members_and_cuts_the_removed_one(kms):
+    srcs = _stores("alice", "bob")
+    w = build_world(kms, ["alice", "bob", "mallory"], gmks=srcs)  # mallory: old GMK only
+    setup_call(w)
+    call_id = w.ues["alice"].call(GROUP).call_id
+    w.run("alice", w.ues["alice"].send_media(GROUP, b"before", w.now))
+    assert [m["payload"] for m in w.events("mallory", "media")] == [b"before"]
+    # mallory is removed: the remaining members' directory drops her, a revoking GMK follows
+    remaining = GroupConfig(GROUP, "standard", uri("gms"), frozenset({uri("alice"), uri("bob")}))
+    for n in ("alice", "bob"):
+        w.ues[n].directory = GroupDirectory([remaining])
+    w.now = NOW + 1
+    for s in srcs.values():
+        s.install(NEW_GMK, w.now, revoking=True)
+    w.clear()
+    w.run("alice", w.ues["alice"].on_gmk_change(GROUP, w.now))
+    assert w.events("bob", "call_rekeyed")[0]["call_id"] == call_id
+    assert w.ues["bob"].call(GROUP).gmk_id == NEW_GMK.gmk_id
+    assert w.rejects("mallory") == [Reason.UNKNOWN_KEY]  # she cannot open the re-key
+    # media after the re-key: inside the switchover and after it
+    for t, who, payload in ((NOW + 1.5, "alice", b"a1"), (NOW + 1.6, "bob", b"b1"),
+                            (NOW + 4, "alice", b"a2"), (NOW + 4.1, "bob", b"b2")):
+        w.now = t
+        w.run(who, w.ues[who].send_media(GROUP, payload, t), t)
+    assert [m["payload"] for m in w.events("bob", "media")] == [b"a1", b"a2"]
+    assert [m["payload"] for m in w.events("alice", "media")] == [b"b1", b"b2"]
+    assert not w.events("mallory", "media") and not w.events("mallory", "floor_taken")
+    # mallory still transmitting under the old GMK: refused inside the switchover (not a
+    # member any more) and after it (revoked GMK, D2)
+    w.clear()
+    for t in (NOW + 1.7, NOW + 4.2):
+        w.now = t
+        w.run("mallory", w.ues["mallory"].send_media(GROUP, b"evil", t), t)
+    assert not w.events("alice", "media") and not w.events("bob", "media")
+    assert w.rejects("bob") == [Reason.UNKNOWN_KEY] * 2 + [Reason.GMK_SUPERSEDED] * 2
+    # the call goes on: refreshes under the new GMK, no call_refused loop, nobody released
+    w.clear()
+    w.advance(NOW + 45)
+    refused = [e for n in w.ues for e in w.log[n]
+               if isinstance(e, Event) and e.name == "call_refused"]
+    assert len(refused) == 0
+    # mallory, now a talker, re-announces her old call: refused (she is no member any more)
+    assert set(w.rejects("bob")) == {Reason.UNAUTHORISED_SIGNER}
+    refreshes = [v for v in w.verdicts("bob", "call_key")
+                 if isinstance(v, Accepted) and v.detail.get("refresh")]
+    assert len(refreshes) >= 4
+    for n in ("alice", "bob"):
+        assert w.ues[n].call(GROUP).gmk_id == NEW_GMK.gmk_id and not w.events(n, "call_ended")
+    w.run("alice", w.ues["alice"].send_media(GROUP, b"late", w.now))
+    assert [m["payload"] for m in w.events("bob", "media")] == [b"late"]
+    assert not w.events("mallory", "media")
