@@ -543,6 +543,15 @@ class Ue:
     async def release(self, peer_l2id: int) -> None:
         await self.intent(lambda: self._user("links", self.links.release, peer_l2id))
 
+    async def rekey_link(self, peer_l2id: int) -> None:
+        """Start a rekeying of the one-to-one link with ``peer_l2id`` (new KD-sess)."""
+        await self.intent(lambda: self._user("links", self.links.rekey, peer_l2id))
+
+    async def solicit(self, discovery_group_id: int, target: bytes | None = None) -> None:
+        """Model B: solicit members of a discovery group (optionally one target user)."""
+        await self.intent(lambda: self._user("discovery", self.discovery.solicit,
+                                             discovery_group_id, target=target))
+
     async def distribute(self, group: GroupConfig, **kw: Any) -> Any:
         """Distribute a (new) GMK of ``group`` as its GMS / ad-hoc creator; returns the issue."""
         return await self.intent(lambda: self._distributor_op(

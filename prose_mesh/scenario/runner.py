@@ -325,7 +325,7 @@ async def _discover(s: RunState, a: M.Discover) -> None:
         target = user_info(s.ues[a.target].uri)
     t0 = trio.current_time()
     asked = ue.clock.now()
-    await ue.intent(lambda: ue._user("discovery", ue.discovery.solicit, dgid, target=target))
+    await ue.solicit(dgid, target=target)
     if a.target is None:
         return
     want = s.ues[a.target].l2id

@@ -61,13 +61,12 @@ async def running_ues(backend: str, scen: Scenario, *, session=None, names=None,
 
 
 async def rekey_link(ue: Ue, peer_l2id: int) -> None:
-    """[test] Rekey a direct link as the user/policy would (no Ue intent exists for it yet):
-    the links machine's own ``rekey`` run through the UE's intent loop."""
-    await ue.intent(lambda: ue._user("links", ue.links.rekey, peer_l2id))
+    """[test] Rekey a direct link as the user/policy would."""
+    await ue.rekey_link(peer_l2id)
 
 
 async def solicit(ue: Ue, target: bytes | None = None) -> None:
     """[test] Model B: a group member solicitation in the UE's Discovery Group (as the
     scenario runner's ``discover`` action does)."""
     dgid, _psdk = ue.prov.discovery_group
-    await ue.intent(lambda: ue._user("discovery", ue.discovery.solicit, dgid, target=target))
+    await ue.solicit(dgid, target=target)
