@@ -565,6 +565,12 @@ class Ue:
         return await self.intent(lambda: self._distributor_op(
             group_id, self.gmk_distributor.remove_member, group_id, uri, **kw))
 
+    async def resend_gmk(self, group_id: str, uris: list[str]) -> None:
+        """As distributor: send the current GMK of ``group_id`` again (fresh T) to ``uris``,
+        e.g. to a member whose D2D link came up after the distribution."""
+        await self.intent(lambda: self._user("gmk", self.gmk_distributor.resend, group_id,
+                                             list(uris)))
+
     async def _distributor_op(self, group_id: str, fn: Callable[..., Any], *args: Any,
                               **kw: Any) -> Any:
         """A GMS / creator operation, then the distributor's own bookkeeping: it installs the

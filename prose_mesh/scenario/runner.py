@@ -361,6 +361,9 @@ async def _d2d(s: RunState, a: M.D2DLink) -> None:
         s.counts["d2d_link.established"] = s.counts.get("d2d_link.established", 0) + 1
 
 
+ADHOC_LINK_PATIENCE = 1.0  # [EMU] s an ad-hoc creator waits for all links before distributing
+
+
 def _distributor(s: RunState, group: str) -> Ue:
     g = s.scenario.group(group)
     return s.ues[g.creator if g.type == "adhoc" else g.manager]  # type: ignore[index]
@@ -386,16 +389,11 @@ async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[...,
     dist = _distributor(s, group)
     recipients = [s.ues[n] for n in sorted(s.members[group]) if n != dist.name
                   and n not in s.killed]  # fmt: skip
-    if g.type == "adhoc":
-        async with trio.open_nursery() as n:
-            for r in recipients:
-                n.start_soon(_link, s, dist.name, r.name)
     marks = {r.name: len(r.history) for r in recipients}
-    t0 = trio.current_time()
-    issue = await op(dist, cfg, {r.uri: r.l2id for r in recipients}, recipients)
+    l2ids = {r.uri: r.l2id for r in recipients}
     done: list[float] = []
 
-    async def one(r: Ue) -> None:
+    async def one(r: Ue, issue: Any, t0: float) -> None:
         t = await _gmk_installed(s, r, cfg.group_id, issue.gmk_id, marks[r.name], t0,
                                  "gmk.delivery_time")
         if t is not None:
@@ -403,8 +401,37 @@ async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[...,
             s.entries.append((r.name, group, t))
 
     async with trio.open_nursery() as n:
+        late: dict[str, trio.Event] = {}
+        if g.type == "adhoc":
+            # Ad-hoc GMKs travel over D2D links: link to every member in parallel, distribute
+            # once all are up or after ADHOC_LINK_PATIENCE, and resend the same GMK to a member
+            # whose link comes up later (a lost DCR costs T4100; it must not hold the group).
+            up = {r.name: trio.Event() for r in recipients}
+            late = {r.name: trio.Event() for r in recipients}
+
+            async def link(r: Ue) -> None:
+                if await _link(s, dist.name, r.name) is not None:
+                    up[r.name].set()
+                late[r.name].set()
+
+            for r in recipients:
+                n.start_soon(link, r)
+            with trio.move_on_after(ADHOC_LINK_PATIENCE):
+                for ev in up.values():
+                    await ev.wait()
+            late = {name: ev for name, ev in late.items() if not up[name].is_set()}
+        t0 = trio.current_time()
+        issue = await op(dist, cfg, l2ids, recipients)
+
+        async def catch_up(r: Ue) -> None:
+            await late[r.name].wait()
+            if dist.links.link(r.l2id) is not None:
+                await dist.resend_gmk(cfg.group_id, [r.uri])
+
         for r in recipients:
-            n.start_soon(one, r)
+            if r.name in late:
+                n.start_soon(catch_up, r)
+            n.start_soon(one, r, issue, t0)
     return max(done) if len(done) == len(recipients) else math.inf
 
 

@@ -14,7 +14,7 @@ import trio.testing
 from support import LUA_PLUGIN, REPO, have_tshark
 
 from prose_mesh.cli import main
-from prose_mesh.scenario import load_scenario
+from prose_mesh.scenario import load_scenario, loads_scenario
 from prose_mesh.scenario.runner import NotSupportedYet, plan, run_scenario
 
 
@@ -285,3 +285,50 @@ def test_run_cli_exit_1_when_an_expectation_fails(tmp_path, capsys):
     assert code == 1
     assert "call.setup_time.p95 <= 0.001s: measured" in out
     assert "no.such.metric <= 1s: not measured" in out
+
+
+LATE_LINK = """
+version: 1
+name: late-link
+seed: 7
+duration: 12s
+kms: {uri: kms.late.example.org, key_period: 30d}
+ue_sets:
+  ue:
+    count: 4
+    identity: {me: {imei: "35345678900{index:4}"}}
+    grid: {origin: [0, 0], spacing: 10, columns: 4}
+groups:
+  g:
+    type: adhoc
+    creator: ue1
+    members: ["ue*"]
+medium: {mode: range, range: 100}
+timeline:
+  - at: 0.5
+    link_down: {a: ue1, b: ue4}
+  - at: 1s
+    create_group: {group: g}
+  - at: 2.2s
+    link_up: {a: ue1, b: ue4}
+  - at: 2.5s
+    call: {id: c1, group: g, speaker: ue1, duration: 5s}
+expect:
+  decrypt:
+    - {ue: "ue*", call: c1, must: true}
+"""
+
+
+async def test_a_late_link_does_not_hold_the_adhoc_group(clock, tmp_path):
+    """ue4's DCR is lost (link down) when the group is created, so its link waits for T4100.
+    The creator distributes to the others after its link patience and resends the same GMK to
+    ue4 once its link is up; the call at 2.5 s (before T4100 could have retried) works for
+    ue1-ue3 at once and for ue4 by late entry."""
+    scen = loads_scenario(LATE_LINK)
+    result = await run_scenario(scen, backend="memory", out=tmp_path, capture="none")
+    assert not_figures(result.report["failures"]) == [], result.report["failures"]
+    dec = {name: u["decrypted"] for name, u in result.report["ues"].items()}
+    assert all(dec[f"ue{i}"].get("c1", 0) > 0 for i in (2, 3, 4)), dec
+    # the creator sent the GMK to ue4 twice: in the distribution (refused for lack of a link,
+    # and counted) and in the resend once the link came up
+    assert result.report["ues"]["ue4"]["accepted"]["gmk"] == 1
