@@ -1,9 +1,10 @@
-"""A minimal rtnetlink client: just the link messages prose_mesh needs, sent in batches.
+"""Batched rtnetlink: the three link requests prose_mesh needs, sent many to a ``send``.
 
-Why not pyroute2's IPRoute here: creating a veth with the peer placed straight into another
-namespace by fd (IFLA_NET_NS_FD) needs one RTM_NEWLINK per UE; writing hundreds of them in one
-``send`` and reading the acks afterwards is what makes 1000 UEs start in seconds. Message layouts
-follow linux/rtnetlink.h, linux/if_link.h and linux/veth.h.
+pyroute2 encodes every request and parses the acks (``ifinfmsg``, ``MarshalRtnl``); ours are
+the batching and one hot read (see :meth:`Rtnl.operstates`). Batching: creating a veth whose
+peer is placed straight into another namespace by fd (IFLA_NET_NS_FD) takes one RTM_NEWLINK per
+UE, and writing hundreds of them in one ``send`` and reading the acks afterwards is what makes
+1000 UEs start in seconds (IPRoute waits for each answer before the next request).
 """
 
 from __future__ import annotations
@@ -13,73 +14,63 @@ import socket
 import struct
 from collections.abc import Iterable
 
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-RTM_NEWLINK = 16
-RTM_GETLINK = 18
-NLM_F_DUMP = 0x300
+from pyroute2.netlink import (
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_DUMP,
+    NLM_F_EXCL,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
+from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+IF_OPER_UP = 6  # IFLA_OPERSTATE value (linux/if.h)
 IFLA_OPERSTATE = 16
-IF_OPER_UP = 6
-RTM_DELLINK = 17
-NLM_F_REQUEST = 0x1
-NLM_F_ACK = 0x4
-NLM_F_EXCL = 0x200
-NLM_F_CREATE = 0x400
-
-IFLA_ADDRESS = 1
-IFLA_IFNAME = 3
-IFLA_LINKINFO = 18
-IFLA_NET_NS_FD = 28
-IFLA_INFO_KIND = 1
-IFLA_INFO_DATA = 2
-VETH_INFO_PEER = 1
-IFF_UP = 0x1
-
 _NLMSGHDR = struct.Struct("=IHHII")
-_IFINFOMSG = struct.Struct("=BxHiII")
+_IFINDEX = struct.Struct("=4xi")  # ifinfomsg: family, pad, type; then the ifindex
+_IFINFOMSG_LEN = 16
+_NLA = struct.Struct("=HH")
 _BATCH = 256  # messages per send(); their acks fit easily in the receive buffer
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
-def _ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, flags, change)
+def _request(kind: int, flags: int, index: int, *, up: bool = False,
+             attrs: list[tuple[str, object]] | None = None) -> ifinfmsg:
+    msg = ifinfmsg()
+    msg["family"] = socket.AF_UNSPEC
+    msg["index"] = index
+    msg["flags"] = msg["change"] = IFF_UP if up else 0
+    msg["attrs"] = attrs or []
+    msg["header"]["type"] = kind
+    msg["header"]["flags"] = NLM_F_REQUEST | flags
+    return msg
 
 
 def veth_with_peer_in(
     name: str, index: int, mac: bytes, peer_ns_fd: int, peer_name: str, peer_index: int
-) -> tuple[int, int, bytes]:
-    """RTM_NEWLINK body: a veth ``name`` here (up), its peer created directly in ``peer_ns_fd``.
+) -> ifinfmsg:
+    """RTM_NEWLINK: a veth ``name`` here (up), its peer created directly in ``peer_ns_fd``.
 
     Fixed ifindexes, so no lookup is needed afterwards. The kernel refuses IFF_UP on the peer
     (ENOTCONN), so the peer is brought up by a later ``set_up`` in its own namespace.
     """
-    peer = (
-        _ifinfo(peer_index)
-        + _attr(IFLA_IFNAME, peer_name.encode() + b"\0")
-        + _attr(IFLA_NET_NS_FD, struct.pack("=I", peer_ns_fd))
-    )
-    linkinfo = _attr(IFLA_INFO_KIND, b"veth\0") + _attr(
-        IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer)
-    )
-    body = (
-        _ifinfo(index, IFF_UP, IFF_UP)
-        + _attr(IFLA_IFNAME, name.encode() + b"\0")
-        + _attr(IFLA_ADDRESS, mac)
-        + _attr(IFLA_LINKINFO, linkinfo)
-    )
-    return RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body
+    peer = {"index": peer_index,
+            "attrs": [("IFLA_IFNAME", peer_name), ("IFLA_NET_NS_FD", peer_ns_fd)]}
+    linkinfo = {"attrs": [("IFLA_INFO_KIND", "veth"),
+                          ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer)]})]}
+    return _request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, index, up=True, attrs=[
+        ("IFLA_IFNAME", name), ("IFLA_ADDRESS", mac.hex(":")), ("IFLA_LINKINFO", linkinfo),
+    ])
 
 
-def set_up(index: int) -> tuple[int, int, bytes]:
-    return RTM_NEWLINK, 0, _ifinfo(index, IFF_UP, IFF_UP)
+def set_up(index: int) -> ifinfmsg:
+    return _request(RTM_NEWLINK, 0, index, up=True)
 
 
-def delete(index: int) -> tuple[int, int, bytes]:
-    return RTM_DELLINK, 0, _ifinfo(index)
+def delete(index: int) -> ifinfmsg:
+    return _request(RTM_DELLINK, 0, index)
 
 
 class NetlinkError(OSError):
@@ -94,6 +85,7 @@ class Rtnl:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind((0, 0))
         self._seq = 0
+        self._marshal = MarshalRtnl()
 
     def close(self) -> None:
         self.sock.close()
@@ -104,10 +96,10 @@ class Rtnl:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, requests: Iterable[tuple[int, int, bytes]]) -> list[int]:
+    def run(self, requests: Iterable[ifinfmsg]) -> list[int]:
         """Send requests in batches; return the errno of each (0 = done), in order."""
         results: list[int] = []
-        batch: list[tuple[int, int, bytes]] = []
+        batch: list[ifinfmsg] = []
         for req in requests:
             batch.append(req)
             if len(batch) == _BATCH:
@@ -117,42 +109,36 @@ class Rtnl:
             results.extend(self._run_batch(batch))
         return results
 
-    def _run_batch(self, batch: list[tuple[int, int, bytes]]) -> list[int]:
+    def _send(self, msg: ifinfmsg, extra_flags: int = 0) -> int:
+        self._seq += 1
+        msg["header"]["sequence_number"] = self._seq
+        msg["header"]["flags"] |= extra_flags
+        msg.encode()
+        return self._seq
+
+    def _run_batch(self, batch: list[ifinfmsg]) -> list[int]:
         first = self._seq + 1
-        chunks = []
-        for kind, flags, body in batch:
-            self._seq += 1
-            chunks.append(
-                _NLMSGHDR.pack(
-                    _NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags,
-                    self._seq, 0,
-                )
-                + body
-            )
-        self.sock.sendall(b"".join(chunks))
+        for msg in batch:
+            self._send(msg, NLM_F_ACK)
+        self.sock.sendall(b"".join(bytes(msg.data) for msg in batch))
         out: dict[int, int] = {}
         while len(out) < len(batch):
-            data = self.sock.recv(1 << 16)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
-                if kind == NLMSG_ERROR and first <= seq <= self._seq:
-                    (err,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
-                    out[seq] = -err
-                offset += (length + 3) & ~3
+            for reply in self._marshal.parse(self.sock.recv(1 << 16)):
+                seq = reply["header"]["sequence_number"]
+                if reply["header"]["type"] == NLMSG_ERROR and first <= seq <= self._seq:
+                    out[seq] = -reply["error"]
         return [out[s] for s in range(first, self._seq + 1)]
 
     def operstates(self) -> dict[int, int]:
-        """ifindex -> IFLA_OPERSTATE (6 = IF_OPER_UP) of every link, by one RTM_GETLINK dump."""
-        self._seq += 1
-        seq = self._seq
-        body = _ifinfo()
-        self.sock.sendall(
-            _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETLINK,
-                           NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
-        )
+        """ifindex -> IFLA_OPERSTATE (6 = IF_OPER_UP) of every link, by one link dump.
+
+        The one reply read by hand: the fabric polls this dump over every link of the medium
+        namespace until its veths are up, and a full pyroute2 decode of each link (~0.7 ms,
+        every attribute) made 1000 UEs start in 7 s instead of 2; only two fields are needed.
+        """
+        dump = _request(RTM_GETLINK, NLM_F_DUMP, 0)
+        seq = self._send(dump)
+        self.sock.sendall(bytes(dump.data))
         out: dict[int, int] = {}
         while True:
             data = self.sock.recv(1 << 16)
@@ -165,14 +151,14 @@ class Rtnl:
                     if kind == NLMSG_DONE:
                         return out
                     if kind == NLMSG_ERROR:
-                        (err,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
-                        raise NetlinkError(-err, f"link dump: {os.strerror(-err)}")
+                        err = -struct.unpack_from("=i", data, offset + _NLMSGHDR.size)[0]
+                        raise NetlinkError(err, f"link dump: {os.strerror(err)}")
                     if kind == RTM_NEWLINK:
-                        index = _IFINFOMSG.unpack_from(data, offset + _NLMSGHDR.size)[2]
-                        pos = offset + _NLMSGHDR.size + _IFINFOMSG.size
+                        index = _IFINDEX.unpack_from(data, offset + _NLMSGHDR.size)[0]
+                        pos = offset + _NLMSGHDR.size + _IFINFOMSG_LEN
                         end = offset + length
                         while pos + 4 <= end:
-                            alen, atype = struct.unpack_from("=HH", data, pos)
+                            alen, atype = _NLA.unpack_from(data, pos)
                             if alen < 4:
                                 break
                             if atype == IFLA_OPERSTATE:
@@ -180,7 +166,7 @@ class Rtnl:
                             pos += (alen + 3) & ~3
                 offset += (length + 3) & ~3
 
-    def run_checked(self, requests: Iterable[tuple[int, int, bytes]], what: str) -> None:
+    def run_checked(self, requests: Iterable[ifinfmsg], what: str) -> None:
         for err in self.run(requests):
             if err:
                 raise NetlinkError(err, f"{what}: {os.strerror(err)}")
