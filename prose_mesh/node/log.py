@@ -15,11 +15,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import trio
 
 Sink = Callable[[list[dict[str, Any]]], None]
+
+# The ``frame_sha256`` (medium.core.SHA_HEX digits) of the frame the current task is judging.
+# A context variable, because Trio gives each task its own context: verdicts of a timer or an
+# intent running meanwhile are not attributed to the frame being received.
+FRAME: ContextVar[str | None] = ContextVar("prose_mesh_frame", default=None)
 
 
 class UeLog:
@@ -48,6 +54,9 @@ class UeLog:
         }  # fmt: skip
         if detail:
             line["detail"] = detail
+        frame = FRAME.get()
+        if frame is not None:
+            line["frame_sha256"] = frame
         self._lines.append(line)
         if len(self._lines) >= 256:
             self.flush()

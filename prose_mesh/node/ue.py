@@ -32,6 +32,7 @@ resulting frames leave, so virtual-time latencies include the cost of the crypto
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 import random
@@ -46,9 +47,10 @@ from prose_mesh.constants import MIKEY_PORT
 from prose_mesh.crypto.kms import KeyMaterial
 from prose_mesh.errors import ConfigError, ProseMeshError
 from prose_mesh.medium.air import Radio
+from prose_mesh.medium.core import SHA_HEX
 from prose_mesh.node.clock import UeClock
 from prose_mesh.node.keystore import Keystore
-from prose_mesh.node.log import UeLog
+from prose_mesh.node.log import FRAME, UeLog
 from prose_mesh.node.machines import LCID_IP_GROUP, LCID_IP_UNICAST, build
 from prose_mesh.node.provision import Provisioned
 from prose_mesh.protocol.actions import (
@@ -207,7 +209,12 @@ class Ue:
         reject with a reason) or one ``filtered`` count; :attr:`UeLog.unaccounted` counts
         frames that did not, and must stay 0."""
         self.log.frames_in += 1
-        outcomes = await self._dispatch(frame)
+        token = FRAME.set(hashlib.sha256(frame).hexdigest()[:SHA_HEX]) if self.log.sink else None
+        try:
+            outcomes = await self._dispatch(frame)
+        finally:
+            if token is not None:
+                FRAME.reset(token)
         if outcomes != 1:
             self.log.unaccounted += 1
 

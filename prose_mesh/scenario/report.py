@@ -75,7 +75,7 @@ def decrypted_calls(state: RunState) -> tuple[dict[str, dict[str, int]], list[fl
             if call is None:
                 continue
             counts[call] = counts.get(call, 0) + 1
-            delays.append(t - parsed[3])
+            delays.append(t - parsed[4])
         out[name] = counts
     return out, delays
 

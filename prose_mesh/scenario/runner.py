@@ -46,6 +46,7 @@ from prose_mesh.medium.air import Air, open_air
 from prose_mesh.medium.params import GilbertElliott, LinkParams, PathLoss
 from prose_mesh.medium.session import Session
 from prose_mesh.node.clock import VIRTUAL_EPOCH, UeClock, wall_epoch
+from prose_mesh.node.keylog import KEYLOG_NAME, KeyLog
 from prose_mesh.node.log import UeLog
 from prose_mesh.node.provision import (
     Provisioned,
@@ -56,13 +57,15 @@ from prose_mesh.node.provision import (
 )
 from prose_mesh.node.ue import Ue
 from prose_mesh.protocol.groups import GroupConfig
+from prose_mesh.scenario import attacks, relays
 from prose_mesh.scenario import model as M
 
 STEP_TIMEOUT = 5.0  # s: longest a timeline step waits for the protocol (link up, GMK installed)
 MEDIA_RATE = 50.0  # packets/s (20 ms voice frames)
 MEDIA_PAYLOAD = 160  # octets (G.711 20 ms)
 MOVE_STEP = 0.5  # s between position updates of a move with a speed
-_MEDIA_HDR = struct.Struct(">8s8sId")  # canary, call tag, sequence, send time (Trio clock)
+# canary, call tag, talker (index of the UE in the scenario), sequence, send time (Trio clock)
+_MEDIA_HDR = struct.Struct(">8s8sHId")
 
 
 class NotSupportedYet(ConfigError):
@@ -72,30 +75,20 @@ class NotSupportedYet(ConfigError):
 
 
 _SUPPORTED = (M.Discover, M.D2DLink, M.CreateGroup, M.Call, M.Talk, M.AddMember,
-              M.RemoveMember, M.Rekey, M.Move, M.LinkDown, M.LinkUp, M.Kill)  # fmt: skip
+              M.RemoveMember, M.Rekey, M.Move, M.LinkDown, M.LinkUp, M.Kill, M.AttackStart,
+              M.AttackStop)  # fmt: skip
 
 
 def plan(scenario: M.Scenario) -> None:
     """Refuse, before anything starts, what this runner cannot do yet."""
-    problems: list[str] = []
-    if scenario.attackers:
-        problems.append("attackers (issue: attack roles)")
-    if scenario.relays:
-        problems.append("relays (issue: relay behaviour)")
-    if scenario.network is not None:
-        problems.append("a network-side namespace (KMS/GMS services)")
+    problems: list[str] = [*attacks.plan(scenario), *relays.plan(scenario)]
     for g in scenario.groups:
         if g.type == "temporary":
             problems.append(f"temporary group {g.id} (user regroup)")
-    for u in scenario.ues:
-        if u.in_coverage:
-            problems.append(f"in-coverage UE {u.name}")
     for step in scenario.timeline:
         a = step.action
         if not isinstance(a, _SUPPORTED):
             problems.append(f"timeline action {a.KEY!r} at {step.at} s")
-        elif isinstance(a, M.D2DLink) and a.via:
-            problems.append(f"d2d_link via a relay at {step.at} s")
     if problems:
         raise NotSupportedYet("not supported yet: " + "; ".join(problems))
 
@@ -178,6 +171,11 @@ class RunState:
     prov: dict[str, Provisioned]
     canary: bytes
     origin: float
+    session: Session | None = None
+    attackers: dict[str, Any] = field(default_factory=dict)  # scenario.attacks: name -> role
+    relays: dict[str, Any] = field(default_factory=dict)  # scenario.relays: name -> relay state
+    verdict: list[dict[str, Any]] = field(default_factory=list)  # rows of the verdict table
+    talker_ids: dict[str, int] = field(default_factory=dict)  # UE name -> index (media header)
     groups: dict[str, GroupConfig] = field(default_factory=dict)  # scenario id -> config
     members: dict[str, set[str]] = field(default_factory=dict)  # scenario id -> UE names
     calls: dict[str, CallRecord] = field(default_factory=dict)
@@ -201,6 +199,12 @@ class RunState:
 
     def t(self) -> float:
         return trio.current_time() - self.origin
+
+    def log(self, node: str, event: str, **fields: Any) -> None:
+        """One line of the run's own (application-level) events into events.jsonl."""
+        if self.session is not None:
+            self.session.log([{"t": round(self.t(), 6), "run": self.session.run_id,
+                               "node": node, "event": event, **fields}])
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -226,11 +230,15 @@ async def run_scenario(
     run_id: str | None = None,
     charge_cpu: bool | None = None,
     backend_note: str | None = None,
+    progress: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> RunResult:
     """Play ``scenario`` on ``backend`` and return the report (also written to report.json).
 
     ``charge_cpu`` (default: on for the memory backend) spends each UE's measured crypto CPU
     time as virtual time, so memory-backend latencies include the cost of the crypto.
+    ``progress(phase, info)`` is called at each phase (``provisioning``, ``attaching``,
+    ``running`` with ``t``/``duration`` about every second, ``stopping``, ``report``) for a
+    live status line; it must not block.
     """
     from prose_mesh.scenario.report import build_report
 
@@ -238,8 +246,10 @@ async def run_scenario(
     seed = scenario.seed if seed is None else seed
     if charge_cpu is None:
         charge_cpu = backend == "memory"
+    report_progress = progress or (lambda phase, info: None)
     session = Session(out, run_id, scenario=scenario.name, seed=seed, capture=capture)
     epoch = VIRTUAL_EPOCH if backend == "memory" else wall_epoch()
+    report_progress("provisioning", {"ues": len(scenario.ues)})
     prov = provision(scenario, epoch=epoch, seed=seed)
     known = frozenset(p.uri for p in prov.values())
     canary = secrets.token_bytes(8)
@@ -249,6 +259,7 @@ async def run_scenario(
     async with open_air(backend, seed=medium_seed, session=session, range_m=range_m,
                         path_loss=path_loss) as air:
         origin = air.medium.origin
+        report_progress("attaching", {"ues": len(scenario.ues)})
         names = [u.name for u in scenario.ues]
         radios = await air.attach_many(names, [u.position for u in scenario.ues])
         configure_medium(air, scenario.medium)
@@ -257,14 +268,23 @@ async def run_scenario(
             log = UeLog(u.name, run=session.run_id, sink=session.log, origin=origin)
             ues[u.name] = Ue(prov[u.name], clock=UeClock(epoch, u.clock_offset), log=log,
                              radio=radio, known_peers=known, charge_cpu=charge_cpu)
-        state = RunState(scenario, air, ues, prov, canary, origin)
+        state = RunState(scenario, air, ues, prov, canary, origin, session=session)
+        state.talker_ids = {name: i for i, name in enumerate(names)}
         state.notes.extend(learned_defaults_note(scenario))
+        keylog = KeyLog(session.path / KEYLOG_NAME)
+        for ue in ues.values():
+            ue.on_event = keylog.on_event
+        await attacks.setup(state)
+        await relays.setup(state)
         for g in scenario.groups:
             state.groups[g.id] = group_config(scenario, g)
             state.members[g.id] = set(g.members)
         async with trio.open_nursery() as nursery:
             for ue in ues.values():
                 await nursery.start(ue.run)
+            await relays.run(state, nursery)
+            await attacks.run(state, nursery)
+            nursery.start_soon(_tick, state, report_progress)
             async with trio.open_nursery() as steps:
                 created = {st.action.group for st in scenario.timeline
                            if isinstance(st.action, M.CreateGroup)}  # fmt: skip
@@ -275,12 +295,45 @@ async def run_scenario(
                     steps.start_soon(_at, state, step)
                 await trio.sleep_until(origin + scenario.duration)
                 steps.cancel_scope.cancel()
+            report_progress("stopping", {})
             nursery.cancel_scope.cancel()
         for ue in ues.values():
             ue.log.flush()
+        keylog.close()
+        _log_deliveries(state)
+        relays.finish(state)
+        attacks.finish(state)
+    report_progress("report", {})
     report = build_report(state, session, backend=backend, seed=seed, charge_cpu=charge_cpu,
                           backend_note=backend_note)
     return RunResult(session.run_id, session.path, report, not report["failures"])
+
+
+async def _tick(state: RunState, progress: Callable[[str, dict[str, Any]], None]) -> None:
+    """About once a second: the live status line's data."""
+    while True:
+        progress("running", {"t": state.t(), "duration": state.scenario.duration,
+                             "frames": state.air.medium.transmissions,
+                             "calls": len(state.calls), "failures": len(state.failures)})
+        await trio.sleep(1.0)
+
+
+def _log_deliveries(state: RunState) -> None:
+    """``app_deliver`` lines (ADVERSARIAL.md §5, event 4) for every media packet of this run a
+    UE played out: (stream = call id, talker, seq), matched offline to the ``app_send`` lines."""
+    by_tag = {rec.tag: rec.id for rec in state.calls.values()}
+    names = list(state.talker_ids)
+    for name, ue in state.ues.items():
+        for t, data in ue.media:
+            parsed = parse_media(bytes(data.get("payload", b"")))
+            if parsed is None or parsed[0] != state.canary or parsed[1] not in by_tag:
+                continue
+            talker = names[parsed[2]] if parsed[2] < len(names) else f"#{parsed[2]}"
+            if state.session is not None:
+                state.session.log([{"t": round(t - state.origin, 6),
+                                    "run": state.session.run_id, "node": name,
+                                    "event": "app_deliver", "stream": by_tag[parsed[1]],
+                                    "talker": talker, "seq": parsed[3]}])
 
 
 def run_scenario_sync(scenario: M.Scenario, *, backend: str, **kw: Any) -> RunResult:
@@ -357,6 +410,9 @@ async def _link(s: RunState, a_name: str, b_name: str) -> float | None:
 
 
 async def _d2d(s: RunState, a: M.D2DLink) -> None:
+    if a.via:
+        await relays.link_via(s, a)
+        return
     if await _link(s, a.a, a.b) is not None:
         s.counts["d2d_link.established"] = s.counts.get("d2d_link.established", 0) + 1
 
@@ -588,8 +644,10 @@ async def _talk_until(s: RunState, rec: CallRecord, ue: Ue, end: float, *,
                     rec.errors.append(f"{ue.name}: not in a call of {rec.group} at "
                                       f"{s.t():.3f} s")
             elif holder is None or holder == ue.name:
-                payload = _MEDIA_HDR.pack(s.canary, rec.tag, seq, trio.current_time())
+                payload = _MEDIA_HDR.pack(s.canary, rec.tag, s.talker_ids[ue.name], seq,
+                                          trio.current_time())
                 try:
+                    s.log(ue.name, "app_send", stream=rec.id, talker=ue.name, seq=seq)
                     await ue.send_media(rec.group_id, payload.ljust(MEDIA_PAYLOAD, b"\0"))
                     rec.sent += 1
                     rec.senders.add(ue.name)
@@ -626,6 +684,14 @@ async def _link_up(s: RunState, a: M.LinkUp) -> None:
     s.air.medium.link_up(a.a, a.b)
 
 
+async def _attack_start(s: RunState, a: M.AttackStart) -> None:
+    await attacks.start(s, a.attacker)
+
+
+async def _attack_stop(s: RunState, a: M.AttackStop) -> None:
+    await attacks.stop(s, a.attacker)
+
+
 async def _kill(s: RunState, a: M.Kill) -> None:
     s.killed.add(a.ue)
     s.ues[a.ue].stop()
@@ -636,11 +702,12 @@ _ACTIONS: dict[type, Callable[..., Any]] = {
     M.Discover: _discover, M.D2DLink: _d2d, M.CreateGroup: _create_group, M.Call: _call,
     M.Talk: _talk, M.AddMember: _add_member, M.RemoveMember: _remove_member, M.Rekey: _rekey,
     M.Move: _move, M.LinkDown: _link_down, M.LinkUp: _link_up, M.Kill: _kill,
+    M.AttackStart: _attack_start, M.AttackStop: _attack_stop,
 }  # fmt: skip
 
 
-def parse_media(payload: bytes) -> tuple[bytes, bytes, int, float] | None:
-    """(canary, call tag, seq, send time) of a runner media payload, or None if not one."""
+def parse_media(payload: bytes) -> tuple[bytes, bytes, int, int, float] | None:
+    """(canary, call tag, talker index, seq, send time) of a runner media payload, or None."""
     if len(payload) < _MEDIA_HDR.size:
         return None
     return _MEDIA_HDR.unpack_from(payload)  # type: ignore[return-value]

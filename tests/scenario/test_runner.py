@@ -140,7 +140,7 @@ async def test_d2d3_link_and_eavesdropper(clock, tmp_path):
 
 def test_unsupported_parts_are_refused_up_front():
     scen = load_scenario(REPO / "scripts" / "attacks" / "a1-gmk-replay.yaml")
-    with pytest.raises(NotSupportedYet, match="attackers"):
+    with pytest.raises(NotSupportedYet, match="attacker"):
         plan(scen)
 
 
