@@ -201,6 +201,7 @@ def build_report(state: RunState | None, session: Session, *, backend: str, seed
         "steps": state.steps,
         "notes": state.notes,
         "expectations": checks,
+        "canary": state.canary.hex(),  # the media marker (never on the air in clear)
         "canary_in_air_capture": canary_on_air,
         "invariants": {
             "every_frame_one_verdict": not unaccounted,
