@@ -82,9 +82,6 @@ _SUPPORTED = (M.Discover, M.D2DLink, M.CreateGroup, M.Call, M.Talk, M.AddMember,
 def plan(scenario: M.Scenario) -> None:
     """Refuse, before anything starts, what this runner cannot do yet."""
     problems: list[str] = [*attacks.plan(scenario), *relays.plan(scenario)]
-    for g in scenario.groups:
-        if g.type == "temporary":
-            problems.append(f"temporary group {g.id} (user regroup)")
     for step in scenario.timeline:
         a = step.action
         if not isinstance(a, _SUPPORTED):
@@ -417,6 +414,9 @@ async def _d2d(s: RunState, a: M.D2DLink) -> None:
         s.counts["d2d_link.established"] = s.counts.get("d2d_link.established", 0) + 1
 
 
+# Groups whose GMKs the distributor sends over secured D2D links (gmk_sender: ad-hoc, and the
+# temporary group of a user regroup); standard groups use the group bearer.
+_OVER_LINKS = ("adhoc", "temporary")
 ADHOC_LINK_PATIENCE = 1.0  # [EMU] s an ad-hoc creator waits for all links before distributing
 
 
@@ -458,10 +458,11 @@ async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[...,
 
     async with trio.open_nursery() as n:
         late: dict[str, trio.Event] = {}
-        if g.type == "adhoc":
-            # Ad-hoc GMKs travel over D2D links: link to every member in parallel, distribute
-            # once all are up or after ADHOC_LINK_PATIENCE, and resend the same GMK to a member
-            # whose link comes up later (a lost DCR costs T4100; it must not hold the group).
+        if g.type in _OVER_LINKS:
+            # Ad-hoc (and temporary) GMKs travel over D2D links: link to every member in
+            # parallel, distribute once all are up or after ADHOC_LINK_PATIENCE, and resend the
+            # same GMK to a member whose link comes up later (a lost DCR costs T4100; it must
+            # not hold the group).
             up = {r.name: trio.Event() for r in recipients}
             late = {r.name: trio.Event() for r in recipients}
 
@@ -564,7 +565,7 @@ async def _add_member(s: RunState, a: M.AddMember) -> None:
     new = s.ues[a.ue]
     s.members[a.group].add(a.ue)
     _push_standard_config(s, a.group, to=s.members[a.group])
-    if g.type == "adhoc" and await _link(s, dist.name, a.ue) is None:
+    if g.type in _OVER_LINKS and await _link(s, dist.name, a.ue) is None:
         return
     issue = dist.gmk_distributor.issued(cfg.group_id)
     if issue is None:
