@@ -101,6 +101,15 @@ class Provisioned:
     imei_check_digit_ok: bool | None = None  # MEs only: does the IMEI pass the Luhn check?
     pgks: tuple[tuple[str, tuple[int, bytes]], ...] = ()  # group ID -> (PGK ID, PGK)
     discovery_group: tuple[int, bytes] = (0, b"")  # (Discovery Group ID, PSDK)
+    # [EMU] the KMS transport key (TS 33.180 §5.3 TrK) given out of band at manufacture, when
+    # the scenario has a network-side KMS to provision over IP (prose_mesh.network.kms_service)
+    trk: bytes = b""
+
+
+def new_trk() -> bytes:
+    from prose_mesh.network.kms_service import new_trk as make
+
+    return make(256)
 
 
 def group_uri(group: Group) -> str:
@@ -113,6 +122,12 @@ def group_config(scenario: Scenario, group: Group) -> GroupConfig:
     distributor_ue = group.manager if group.type in ("standard", "temporary") else group.creator
     if distributor_ue is None:
         raise ConfigError(f"group {group.id}: no manager/creator to distribute GMKs")
+    if scenario.network is not None and distributor_ue == scenario.network.name:
+        from prose_mesh.network.gms import gms_uri  # the GMS of the network side
+
+        distributor = gms_uri(scenario.network.name)
+    else:
+        distributor = ue_uri(scenario.ue(distributor_ue))
     members = {ue_uri(scenario.ue(m)) for m in group.members}
     if group.type == "adhoc":
         members.add(ue_uri(scenario.ue(distributor_ue)))  # the creator is a member
@@ -123,7 +138,7 @@ def group_config(scenario: Scenario, group: Group) -> GroupConfig:
     return GroupConfig(
         group_id=group_uri(group),
         kind=group.type,  # type: ignore[arg-type]
-        distributor=ue_uri(scenario.ue(distributor_ue)),
+        distributor=distributor,
         members=frozenset(members),
         l2_group_id=group.l2_group_id or 0,
         multicast=address(group.multicast.address) if group.multicast and not learned else b"",
@@ -216,5 +231,6 @@ def provision(scenario: Scenario, *, epoch: float, seed: int,
             discovery_group=discovery_group(scenario.kms),
             pgks=tuple((configs[g.id].group_id, pgks[g.id]) for g in scenario.groups
                        if g.id in pgks and ue.name in holders[g.id]),
+            trk=new_trk() if scenario.network is not None else b"",
         )
     return out
