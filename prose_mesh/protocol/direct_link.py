@@ -983,3 +983,12 @@ class DirectLinks:
     def _peer_uri(self, l2id: int) -> str | None:
         link = self._links.get(l2id)
         return None if link is None else link.peer_uri
+
+    def security_context(self, peer_l2id: int) -> O2oContext | None:
+        """The current PDCP security context (KD-sess) of the link to ``peer_l2id``, or None.
+
+        Read-only use: the run's key log (:mod:`prose_mesh.node.keylog`) records its KD-sess
+        ID, DIRECTION, algorithms and PEK/PIK so ``prose-mesh decrypt`` can open the capture.
+        """
+        link = self._links.get(peer_l2id)
+        return None if link is None else link.ctx
