@@ -33,12 +33,17 @@ tshark:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null \
 	    || echo "tshark could not be installed; tshark tests will skip"; \
 	else echo "tshark missing and not root/apt: tshark tests will skip"; fi
+	@if ! command -v ping >/dev/null && [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
+	  echo "installing iputils-ping (Debian; the TUN test pings through a relay)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iputils-ping >/dev/null \
+	    || echo "ping could not be installed; the TUN ping test will skip"; fi
 
 lint: venv
 	$(BIN)/ruff check .
 
+# -n auto: one pytest worker per core; modules and namespace tests grouped (tests/conftest.py)
 test: venv tshark lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 demo: venv
 	$(BIN)/prose-mesh demo
