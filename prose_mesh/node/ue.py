@@ -39,7 +39,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -68,6 +68,9 @@ from prose_mesh.protocol.groups import GroupConfig, GroupDirectory
 from prose_mesh.protocol.reasons import Reason
 from prose_mesh.wire import fast
 from prose_mesh.wire.ipudp import link_local, parse_udp6
+
+if TYPE_CHECKING:
+    from prose_mesh.node.relay import RelayNode
 
 ROLES = frozenset({"member", "group_manager", "relay"})
 MIKEY_REPEAT_GAP = 0.02  # [EMU] s between copies of a MIKEY packet (see Ue._repeat)
@@ -224,6 +227,15 @@ class Ue:
         except ProseMeshError as exc:
             self.log.reject("frame", _reason(exc), detail=exc.reason)
             return 1
+        if self.relay is not None:  # relaying (issue #6): envelopes, duplicates, forwarding
+            outcome = await self.relay.on_frame(frame, pdu)
+            if outcome is not None:
+                return outcome
+        return await self.dispatch_pdu(pdu)
+
+    async def dispatch_pdu(self, pdu: fast.Pc5Pdu) -> int:
+        """A parsed PC5 PDU (heard directly, or the inner frame of a relay envelope) through
+        the cheap checks to the right machine; returns the number of outcomes (1)."""
         shim = pdu.shim
         if shim.channel == fast.CH_SL_DCH:
             return await self._feed("discovery", self.discovery.on_message, pdu.body,
@@ -267,6 +279,9 @@ class Ue:
         except ProseMeshError as exc:
             self.log.reject("link_ip", _reason(exc), peer, detail=exc.reason)
             return 1
+        if dgram.dst != link_local(self.l2id) and self.relay is not None:
+            # relaying (issue #6): IP to or through a UE-to-network relay, on a secured link
+            return await self.relay.on_link_ip(shim.src_l2id, got.sdu, dgram)
         if dgram.dst != link_local(self.l2id) or dgram.dport != MIKEY_PORT:
             self.log.reject("link_ip", Reason.NOT_FOR_ME, peer)
             return 1
@@ -441,6 +456,12 @@ class Ue:
         self._nursery.start_soon(again)
 
     async def _send(self, payload: bytes) -> None:
+        if self.relay is not None:
+            self.relay.on_own_send(payload)
+        await self.send_frame(payload)
+
+    async def send_frame(self, payload: bytes) -> None:
+        """Put one PC5 payload (shim onwards) on the air as is (relayed copies use it)."""
         assert self.radio is not None
         self.log.frames_out += 1
         await self.radio.send(fast.ethernet(self.radio.mac, payload))
@@ -450,6 +471,8 @@ class Ue:
         now = trio.current_time()
         if event.name == "media":
             self.media.append((now, event.data))
+        elif event.name == "srtp_tx":  # per packet sent: a log line for the H1 audit only
+            self.log.event(event.name, event.data)
         else:
             self.history.append((now, event))
             self.log.event(event.name, event.data)
@@ -606,9 +629,13 @@ class Ue:
     async def probe(self, group_id: str) -> Any:
         return await self.intent(lambda: self._user("calls", self.calls.probe, group_id))
 
-    # relay: another issue. A relay UE will hook its forwarding here (UE-to-UE relay of SDU
-    # type IP on links it relays, PROTOCOL.md §1.1); until then the role is accepted and idle.
-    relay_hook: Callable[[Ue, fast.Pc5Pdu], bool] | None = None
+    # Relaying (issue #6): a RelayNode (node/relay.py) attached by the scenario's relay setup
+    # sees every received frame first and every sent one; None = no relaying in this run.
+    relay: RelayNode | None = None
+
+    def emit(self, event: Event) -> None:
+        """Record a domain event raised outside the machines (e.g. relay selection)."""
+        self._on_domain_event(event)
 
 
 def _reason(exc: ProseMeshError) -> Reason:

@@ -30,6 +30,7 @@ need no clock sync; per-UE clock offsets only affect what the machines see):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import struct
@@ -126,7 +127,13 @@ def configure_medium(air: Air, med: M.Medium) -> None:
     if not med.default.empty:
         m.set_default(link_params(med.default))
     for link in med.links:
-        params = link_params(link.impairments, link.down)
+        # A link's own impairments override the medium default key by key (a link that only
+        # says `loss: 2%` keeps the default delay), as a netem user would expect.
+        imp = M.Impairments(**{f.name: (getattr(link.impairments, f.name)
+                                        if getattr(link.impairments, f.name) is not None
+                                        else getattr(med.default, f.name))
+                               for f in dataclasses.fields(M.Impairments)})
+        params = link_params(imp, link.down)
         if med.mode == "links":
             m.connect(link.a, link.b, symmetric=link.symmetric)
         m.set_link(link.a, link.b, params, symmetric=link.symmetric)
@@ -236,8 +243,30 @@ async def run_scenario(
     ``progress(phase, info)`` is called at each phase (``provisioning``, ``attaching``,
     ``running`` with ``t``/``duration`` about every second, ``stopping``, ``report``) for a
     live status line; it must not block.
+
+    Ctrl-C (SIGINT, when called in the main thread) while the timeline plays ends the run
+    early, as if its duration were over: the UEs stop, the captures and events are flushed,
+    and report.json is written with ``"interrupted": {"at": t}`` and a failure saying so
+    (the manifest's status is ``interrupted``). A Ctrl-C before or after that phase raises
+    KeyboardInterrupt as usual (the air still closes its namespaces on the way out).
     """
+    import json
+    import signal
+    import threading
+
     from prose_mesh.scenario.report import build_report
+
+    interrupted: list[float] = []
+
+    async def stop_on_sigint(scope: trio.CancelScope) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _sig in signals:
+                interrupted.append(trio.current_time() - origin)
+                report_progress("interrupted", {"t": interrupted[0]})
+                scope.cancel()
+                return
 
     plan(scenario)
     seed = scenario.seed if seed is None else seed
@@ -290,6 +319,7 @@ async def run_scenario(
                         steps.start_soon(_standard_keying, state, g, g.id not in created)
                 for step in scenario.timeline:
                     steps.start_soon(_at, state, step)
+                steps.start_soon(stop_on_sigint, steps.cancel_scope)
                 await trio.sleep_until(origin + scenario.duration)
                 steps.cancel_scope.cancel()
             report_progress("stopping", {})
@@ -301,8 +331,16 @@ async def run_scenario(
         relays.finish(state)
         attacks.finish(state)
     report_progress("report", {})
+    if interrupted and state is not None:
+        state.fail(f"run interrupted (Ctrl-C) at {interrupted[0]:.3f} s of "
+                   f"{scenario.duration:g} s")
     report = build_report(state, session, backend=backend, seed=seed, charge_cpu=charge_cpu,
                           backend_note=backend_note)
+    if interrupted:
+        report["interrupted"] = {"at": round(interrupted[0], 6)}
+        (session.path / "report.json").write_text(json.dumps(report, indent=1, default=str)
+                                                   + "\n")
+        session.close("interrupted")  # again: only the manifest's status and end time change
     return RunResult(session.run_id, session.path, report, not report["failures"])
 
 
@@ -494,6 +532,9 @@ async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[...,
 
 async def _create_group(s: RunState, a: M.CreateGroup) -> None:
     t0 = trio.current_time()
+    if relays.manages(s, a.group):  # the GMS is on the network side: GMKs over IP and relays
+        s.sample("group.setup_time", await relays.distribute(s, a.group, "create") - t0)
+        return
 
     async def op(dist: Ue, cfg: GroupConfig, l2ids: dict[str, int], rec: list[Ue]) -> Any:
         members = {s.ues[n].uri for n in s.members[a.group]}
@@ -516,6 +557,11 @@ async def _standard_keying(s: RunState, g: M.Group, initial: bool) -> None:
 
 
 async def _rekey(s: RunState, a: M.Rekey) -> None:
+    if relays.manages(s, a.group):
+        t0 = trio.current_time()
+        s.sample("rekey.switchover", await relays.distribute(s, a.group, "rekey") - t0)
+        return
+
     async def op(dist: Ue, cfg: GroupConfig, l2ids: dict[str, int], rec: list[Ue]) -> Any:
         members = {s.ues[n].uri for n in s.members[a.group]}
         return await dist.distribute(cfg, member_l2ids=l2ids, members=members)
@@ -531,8 +577,8 @@ def _push_standard_config(s: RunState, group: str, *, to: set[str]) -> None:
     a new member, the bearer's PGK - is loaded into the members ``to`` directly. The removed
     member keeps its old configuration: only the rekey keeps it out (its own view of the group
     is not trusted for that)."""
-    if s.scenario.group(group).type != "standard":
-        return
+    if s.scenario.group(group).type != "standard" or relays.manages(s, group):
+        return  # (a network GMS holds the list itself: relays.distribute tells it)
     cfg = s.groups[group] = s.groups[group].with_members(
         frozenset(s.ues[n].uri for n in s.members[group]))
     dist = s.ues[_distributor(s, group).name]
@@ -548,6 +594,11 @@ def _push_standard_config(s: RunState, group: str, *, to: set[str]) -> None:
 async def _remove_member(s: RunState, a: M.RemoveMember) -> None:
     removed = s.ues[a.ue]
     s.members[a.group].discard(a.ue)
+    if relays.manages(s, a.group):
+        t0 = trio.current_time()
+        done = await relays.distribute(s, a.group, "remove", ue=a.ue)
+        s.sample("rekey.switchover", done - t0)
+        return
     _push_standard_config(s, a.group, to=s.members[a.group])
 
     async def op(dist: Ue, cfg: GroupConfig, l2ids: dict[str, int], rec: list[Ue]) -> Any:
@@ -559,6 +610,10 @@ async def _remove_member(s: RunState, a: M.RemoveMember) -> None:
 
 
 async def _add_member(s: RunState, a: M.AddMember) -> None:
+    if relays.manages(s, a.group):
+        s.members[a.group].add(a.ue)
+        await relays.distribute(s, a.group, "add", ue=a.ue)
+        return
     g = s.scenario.group(a.group)
     cfg = s.groups[a.group]
     dist = _distributor(s, a.group)

@@ -69,6 +69,14 @@ local p_ciph = ProtoField.bool("pc5pdcp.ciphered", "SDU ciphered")
 local p_prot = ProtoField.string("pc5pdcp.protection", "Protection")
 pc5pdcp.fields = { p_sdu, p_pgk, p_r, p_ptk, p_kds, p_sn, p_mac, p_data, p_ciph, p_prot }
 
+-- [EMU] relay envelope (prose_mesh/wire/relay.py): SL-SCH LCID 10, CAST 0, PDCP SDU type
+-- NON-IP unciphered, then VER|R, HOP LIMIT, HOPS and the forwarded PC5-EMU payload
+local pc5relay = Proto("pc5relay", "PC5-EMU relay envelope (prose_mesh)")
+local r_ver = ProtoField.uint8("pc5relay.version", "Version", base.DEC, nil, 0xF0)
+local r_hl = ProtoField.uint8("pc5relay.hop_limit", "Hop limit", base.DEC)
+local r_hops = ProtoField.uint8("pc5relay.hops", "Hops", base.DEC)
+pc5relay.fields = { r_ver, r_hl, r_hops }
+
 -- ---------------------------------------------------------------- PC5 signalling
 local msg_names = {
   [1] = "DIRECT_COMMUNICATION_REQUEST", [2] = "DIRECT_COMMUNICATION_ACCEPT",
@@ -495,6 +503,15 @@ function pc5emu.dissector(tvb, pinfo, tree)
     pt:add(p_data, pay(5, body_end - 5))
     pinfo.cols.info = string.format("PDCP ciphered SDU (%s, LCID %d, SN %d)",
       sdu_types[sdu_type] or "?", lcid, pay(3, 2):uint())
+    return len
+  end
+  if lcid == 10 and cast == 0 and sdu_type == 3 and body_end - 5 >= 3 then
+    local r = pay(5, body_end - 5):tvb()
+    local rt = tree:add(pc5relay, r(0, 3))
+    rt:add(r_ver, r(0, 1)); rt:add(r_hl, r(1, 1)); rt:add(r_hops, r(2, 1))
+    rt:append_text(string.format(", relayed by 0x%06x, hops %d, hop limit %d",
+      tvb(2, 3):uint(), r(2, 1):uint(), r(1, 1):uint()))
+    if r:len() > 3 then pc5emu.dissector(r(3):tvb(), pinfo, tree) end
     return len
   end
   dissect_sdu(sdu_type, pay(5, body_end - 5):tvb(), pinfo, tree)
