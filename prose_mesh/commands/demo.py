@@ -2,7 +2,8 @@
 
 Twenty out-of-the-box UEs form an ad-hoc group and talk (see the scenario file). Runs on the
 netns backend when this process may create namespaces, else on the memory backend (and says
-so); prints what each UE accepted and rejected, the figures, and the report path.
+so); shows a live status line while it runs, prints what each UE accepted and rejected, the
+figures, and the paths of report.json and report.html. Exit codes as ``prose-mesh run``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from prose_mesh.commands.run import load_and_run
-    from prose_mesh.scenario.report import print_summary
+    from prose_mesh.commands.run import LiveStatus, finish, load_and_run
 
     ns = argparse.Namespace(scenario=str(DEMO), backend=args.backend, seed=None)
-    code, report = load_and_run(ns, out=args.out, capture="air")
+    with LiveStatus() as status:
+        code, report = load_and_run(ns, out=args.out, capture="air", progress=status)
     if report is not None:
-        print_summary(report)
+        finish(report)  # the summary, report.json, then report.html
     return code
