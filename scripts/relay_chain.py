@@ -2,7 +2,8 @@
 
 The twin of ``relay-chain.yaml`` (a test checks both give the same scenario): far1/far2 reach
 the network through r3 -> r2 -> r1, c1/c2 talk through x; one standard group spans both, keyed
-by the GMS in the network namespace; the relays forward but must never hold the GMK.
+by the GMS in the network namespace; the relays forward but must never hold the GMK. r3 is
+switched off halfway and the far end reselects r3b.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def build() -> Scenario:
             user("r1", roles=["relay"], in_coverage=True),
             user("r2", roles=["relay"]),
             user("r3", roles=["relay"]),
+            user("r3b", roles=["relay"]),
             user("far1"), user("far2"),
             user("x", roles=["relay", "member"]),
             user("c1"), user("c2"),
@@ -62,6 +64,7 @@ def build() -> Scenario:
             Relay("rl1", "r1", "ue_to_network", relay_service_code=0x000101),
             Relay("rl2", "r2", "ue_to_network", relay_service_code=0x000101, upstream="rl1"),
             Relay("rl3", "r3", "ue_to_network", relay_service_code=0x000101, upstream="rl2"),
+            Relay("rl3b", "r3b", "ue_to_network", relay_service_code=0x000101, upstream="rl2"),
             Relay("rlx", "x", "ue_to_ue", relay_service_code=0x000202, serves=["c1", "c2"]),
         ],
         groups=[Group("fire", type="standard", uri="sip:fire-group@fire.example.org",
@@ -69,6 +72,7 @@ def build() -> Scenario:
                       l2_group_id=0x00F001, gmk=Gmk(period=600.0))],
         medium=Medium(mode="links", default=Impairments(delay=Delay(0.003)), links=[
             Link("r1", "r2"), Link("r2", "r3"), Link("r3", "far1"), Link("r3", "far2"),
+            Link("r2", "r3b"), Link("r3b", "far1"), Link("r3b", "far2"),
             Link("r2", "x", impairments=Impairments(loss=Loss.parse("2%"))),
             Link("x", "c1"), Link("x", "c2"),
         ]),
@@ -79,7 +83,7 @@ def build() -> Scenario:
             At(2.0, CreateGroup("fire")),
             At(8.0, Call("far_call", group="fire", speaker="far1", duration=10.0)),
             At(20.0, Rekey("fire")),
-            At(30.0, Kill("r1")),
+            At(30.0, Kill("r3")),
             At(35.0, Call("cluster_call", group="fire", speaker="c1", duration=10.0)),
         ],
         expect=Expect(
@@ -91,6 +95,7 @@ def build() -> Scenario:
             ],
             figures=[
                 Figure.parse("relay.canary_hits", "== 0"),
+                Figure.parse("relay.reselection_time.max", "<= 5s"),
                 Figure.parse("call.setup_time.p95", "<= 300ms"),
             ],
         ),
