@@ -1,7 +1,8 @@
 """``prose-mesh report RUN [--html] [--ues a,b] [--out captures]``: look at a finished run again.
 
 RUN is a run folder, a run id under ``--out`` (a unique prefix is enough) or ``last``. The
-command re-prints the terminal summary from report.json and, with ``--html``, (re)renders
+command re-prints the terminal summary from report.json; ``--check`` re-checks the run's
+invariants offline (:func:`prose_mesh.scenario.invariants.check_run`); ``--html`` (re)renders
 report.html (e.g. with other UEs on the sequence chart: ``--ues ue1,ue7``). Exit codes: 0 the
 run met every expectation, 1 it did not (or was interrupted), 2 bad input (no such run, an
 unreadable report).
@@ -23,6 +24,9 @@ def register(sub: Any) -> None:
     parser.add_argument("run", help="run folder, run id (or unique prefix) under --out, or 'last'")
     parser.add_argument("--out", default="captures", help="runs folder (default: captures)")
     parser.add_argument("--html", action="store_true", help="(re)render report.html")
+    parser.add_argument("--check", action="store_true",
+                        help="re-check the run's invariants offline from its event log and "
+                             "captures (ADVERSARIAL.md §5)")
     parser.add_argument("--ues", default=None,
                         help="UEs of the sequence chart, comma-separated (default: the busiest)")
     parser.set_defaults(func=run)
@@ -74,4 +78,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.ues:
         print("prose-mesh report: --ues is used with --html", file=sys.stderr)
     passed = not report.get("failures") and not report.get("interrupted")
+    if args.check:
+        from prose_mesh.scenario.invariants import check_run
+
+        canary = bytes.fromhex(report["canary"]) if report.get("canary") else None
+        result = check_run(folder, canary=canary, report=report)
+        for name, inv in result["invariants"].items():
+            mark = "ok " if inv.get("ok") else "VIOLATED"
+            print(f"  {mark} {name}: {inv.get('detail', '')}")
+        print(f"invariants re-checked: {'all hold' if result['valid'] else 'violated'}")
+        passed = passed and result["valid"]
     return 0 if passed else 1

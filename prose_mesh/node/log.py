@@ -77,6 +77,8 @@ class UeLog:
             "node": self.node, "event": "ue_event", "name": name,
             "data": {k: _jsonable(v) for k, v in data.items()},
         })  # fmt: skip
+        if len(self._lines) >= 256:
+            self.flush()
 
     def filter(self, what: str) -> None:
         self.filtered[what] += 1

@@ -61,8 +61,9 @@ unauthenticated), announced_at (key message T, Unix s), t}; ``media`` {group, ca
 ssrc, seq, index, mki, payload, sent_at}; ``floor_taken`` {group, call_id, talker, ssrc};
 ``call_ended`` {group, call_id, reason, t}; ``call_rekeyed`` {group, call_id, gmk_id,
 old_gmk_id, caller, t}; ``call_refused`` {group, what, reason} for a local
-request refused (no usable GMK, not a member, no call). Verdict kinds: ``call_key`` (MONP
-PROBE/ANNOUNCEMENT/ACCEPT), ``media`` (SRTP), ``floor`` (SRTCP).
+request refused (no usable GMK, not a member, no call); ``srtp_tx`` {mki (hex), ssrc, index,
+rtcp} for every SRTP/SRTCP packet this UE protected (the H1 key-stream audit). Verdict kinds:
+``call_key`` (MONP PROBE/ANNOUNCEMENT/ACCEPT), ``media`` (SRTP), ``floor`` (SRTCP).
 """
 
 from __future__ import annotations
@@ -276,6 +277,7 @@ class GroupCalls:
         try:
             if burst:
                 out.append(self._floor_taken(c, state, now))
+                out.append(_srtp_tx(mki, state.ssrc, c.sender.srtcp_next_index - 1, rtcp=True))
             rtp = build_rtp(seq=index, ssrc=state.ssrc, now=now, marker=burst, payload=payload)
             srtp = c.sender.protect_rtp(rtp)
         except SrtpError as err:
@@ -286,6 +288,7 @@ class GroupCalls:
         g = c.group
         out.append(SendGroupIp(g.l2_group_id, build_udp6(
             self._addr, g.multicast, g.media_port, g.media_port, srtp)))
+        out.append(_srtp_tx(mki, state.ssrc, state.last_index, rtcp=False))
         if not c.announcer:  # the current talker re-announces (24.379 periodic announcement)
             c.announcer = True
             out.append(SetTimer((_TIMER, "announce", group_id), now + REFRESH_INTERVAL_S))
@@ -744,6 +747,13 @@ def _as_reason(value: str) -> Reason:
 def _raise(reason: Reason | None, detail: str) -> None:
     if reason is not None:
         raise ck.CallKeyError(reason, detail)
+
+
+def _srtp_tx(mki: bytes, ssrc: int, index: int | None, *, rtcp: bool) -> Event:
+    """The key-stream audit record of one protected packet (ADVERSARIAL.md H1): the node logs
+    it so the run's checker can prove no (MKI, SSRC, index) was used twice. SRTCP indices are
+    their own space (other session keys, RFC 3711 §4.3.2), hence ``rtcp``."""
+    return Event("srtp_tx", {"mki": mki.hex(), "ssrc": ssrc, "index": index, "rtcp": rtcp})
 
 
 def _refused(group_id: str, what: str, reason: Reason) -> Event:

@@ -5,6 +5,23 @@ The figures are named as in the scenario files (``call.setup_time.p95``): a metr
 an optional statistic (``p50``, ``p95``, ``max``, ``min``, ``mean``, ``count``; default
 ``max``). An expected figure nobody measured fails the run ("not measured") — an expectation is
 never passed by default.
+
+After the run, :func:`prose_mesh.scenario.invariants.check_run` checks the run folder (the same
+check ``prose-mesh report RUN`` can repeat on an old run). Keys of ``report.json`` it fills:
+
+* ``invariants`` — the checker's result: ``valid``; ``invariants`` {name: {``ok``, ``detail``,
+  counts}} for ``zero_security_acceptances``, ``medium_conservation``,
+  ``every_frame_one_verdict``, ``keystream_unique``, ``no_plaintext_in_captures``,
+  ``eccsi_r_unique``; ``classes`` (Jepsen set-full classes of the media messages);
+  ``rejections_by_reason``, ``rejections_by_kind``, ``security_acceptances``,
+  ``frame_classes``, ``legit_traffic``, ``attack_frames``; plus, kept from before,
+  ``every_frame_one_verdict`` (bool), ``frames_received``, ``medium_delivered``;
+* ``verdict`` — ``attackers`` (the attack runner's rows, ``state.verdict``), ``attack_frames``
+  and ``legit_traffic`` (the checker's), ``security_acceptances``: the input of
+  :func:`prose_mesh.scenario.verdict.verdict_table`.
+
+``expect.zero_security_acceptances`` fails the run on any security acceptance;
+``expect.invariants`` fails it on any other violated invariant.
 """
 
 from __future__ import annotations
@@ -17,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prose_mesh.scenario import model as M
+from prose_mesh.scenario.invariants import check_run
+from prose_mesh.scenario.verdict import render_verdict, verdict_table
 
 if TYPE_CHECKING:
     from prose_mesh.medium.session import Session
@@ -153,12 +172,19 @@ def build_report(state: RunState | None, session: Session, *, backend: str, seed
         figures[k] = [v]
     for name, ue in state.ues.items():
         figures[f"d2d_link.frames_decrypted_by.{name}"] = [float(sum(ue.link_rx.values()))]
-    checks, failures = evaluate(state.scenario.expect, state, figures, decrypted)
-    if state.scenario.expect.zero_security_acceptances:
-        # Attackers are refused before a run starts (runner.plan): no attack frame was sent,
-        # so this holds trivially and says so.
-        checks.append({"check": "zero_security_acceptances", "ok": True,
-                       "detail": "no attacker in this scenario (attack roles not supported yet)"})
+    expect = state.scenario.expect
+    checks, failures = evaluate(expect, state, figures, decrypted)
+    ue_counts = {n: ue.log.summary() for n, ue in state.ues.items()}
+    inv = check_run(session.path, canary=state.canary,
+                    report={"ues": ue_counts, "medium": state.air.summary()})
+    security = inv["invariants"]["zero_security_acceptances"]
+    if expect.zero_security_acceptances:
+        checks.append({"check": "zero_security_acceptances", "ok": security["ok"],
+                       "security_acceptances": inv["security_acceptances"],
+                       "detail": security["detail"]})
+        if not security["ok"]:
+            failures.append(f"security acceptances: {security['detail']} "
+                            f"{security['examples']}")
     repeats = {ue.mikey_repeats for ue in state.ues.values()}
     if repeats != {0}:
         state.notes.append(
@@ -166,17 +192,20 @@ def build_report(state: RunState | None, session: Session, *, backend: str, seed
             "a receiver that installed the first copy rejects the others as gmk REPLAY")
     failures = [*state.failures, *failures]
     unaccounted = {n: ue.log.unaccounted for n, ue in state.ues.items() if ue.log.unaccounted}
-    if unaccounted and state.scenario.expect.invariants:
-        failures.append(f"frames without exactly one verdict (ADVERSARIAL.md §5): {unaccounted}")
+    if expect.invariants:
+        for name, result in inv["invariants"].items():
+            if not result["ok"] and name != "zero_security_acceptances":
+                failures.append(f"invariant {name} violated (ADVERSARIAL.md §5): "
+                                f"{result['detail']}")
     canary_on_air = _canary_in_capture(session.path / "air.pcapng", state.canary)
     if canary_on_air:
         failures.append(f"media canary seen in clear on the air {canary_on_air} times")
     ues: dict[str, Any] = {}
-    for name, ue in state.ues.items():
+    for name in state.ues:
         p = state.prov[name]
         ues[name] = {
             "uri": p.uri, "kind": p.kind, "l2id": f"{p.l2id:06x}", "roles": list(p.roles),
-            "clock_offset": p.clock_offset, **ue.log.summary(),
+            "clock_offset": p.clock_offset, **ue_counts[name],
             "decrypted": decrypted.get(name, {}),
             "imei_check_digit_ok": p.imei_check_digit_ok,
         }  # fmt: skip
@@ -204,9 +233,17 @@ def build_report(state: RunState | None, session: Session, *, backend: str, seed
         "canary": state.canary.hex(),  # the media marker (never on the air in clear)
         "canary_in_air_capture": canary_on_air,
         "invariants": {
-            "every_frame_one_verdict": not unaccounted,
+            **inv,
+            "every_frame_one_verdict": not unaccounted
+            and inv["invariants"]["every_frame_one_verdict"]["ok"],
             "frames_received": sum(ue.log.frames_in for ue in state.ues.values()),
             "medium_delivered": state.air.summary()["delivered"],
+        },
+        "verdict": {
+            "attackers": state.verdict,
+            "attack_frames": inv["attack_frames"],
+            "legit_traffic": inv["legit_traffic"],
+            "security_acceptances": inv["security_acceptances"],
         },
         "medium": state.air.summary(),
         "ues": ues,
@@ -242,6 +279,15 @@ def print_summary(report: dict[str, Any], *, console: Any = None) -> None:
         dec = ", ".join(f"{c} ({n})" for c, n in sorted(u["decrypted"].items())) or "-"
         table.add_row(name, acc, rej, dec, f"{u['crypto_cpu_ms']:.0f}")
     console.print(table)
+    verdict = report.get("verdict") or {}
+    if verdict.get("attackers") or verdict.get("attack_frames"):
+        render_verdict(verdict_table(report), console)
+    inv = report.get("invariants") or {}
+    if "valid" in inv:
+        bad = [k for k, v in inv["invariants"].items() if not v["ok"]]
+        console.print("  invariants: " + ("[green]all hold[/green]" if not bad else
+                                          "[red]violated: " + ", ".join(bad) + "[/red]")
+                      + f" (security acceptances: {inv['security_acceptances']})")
     figs = report["figures"]
     for key in ("group.setup_time", "call.setup_time", "late_entry.time", "media.delay",
                 "rekey.switchover"):
