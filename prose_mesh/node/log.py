@@ -40,6 +40,7 @@ class UeLog:
         self.accepted: Counter[str] = Counter()  # by kind
         self.rejected: Counter[tuple[str, str]] = Counter()  # by (kind, reason)
         self.filtered: Counter[str] = Counter()  # not for me, by channel
+        self.noted: Counter[str] = Counter()  # unauthenticated, no authority, by kind:what
         self.crypto_cpu_s = 0.0  # process time spent inside the protocol machines
         self.frames_in = 0
         self.frames_out = 0
@@ -70,6 +71,12 @@ class UeLog:
         self.rejected[(kind, str(reason))] += 1
         self._line("reject", kind, str(reason), peer, detail)
 
+    def note(self, kind: str, what: str, peer: str | None = None) -> None:
+        """An unauthenticated input that carries no authority (actions.Noted): the frame's
+        verdict, but never an acceptance."""
+        self.noted[f"{kind}:{what}"] += 1
+        self._line("note", kind, None, peer, what)
+
     def event(self, name: str, data: dict[str, Any]) -> None:
         """A domain event (link_up, gmk_installed, call_joined, ...) as one JSONL line."""
         self._lines.append({
@@ -99,6 +106,7 @@ class UeLog:
             "accepted": dict(sorted(self.accepted.items())),
             "rejected": by_kind,
             "filtered": dict(sorted(self.filtered.items())),
+            "noted": dict(sorted(self.noted.items())),
             "crypto_cpu_ms": round(self.crypto_cpu_s * 1000.0, 3),
         }
 

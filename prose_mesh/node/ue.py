@@ -57,6 +57,7 @@ from prose_mesh.protocol.actions import (
     Accepted,
     CancelTimer,
     Event,
+    Noted,
     Rejected,
     SendDiscovery,
     SendGroupIp,
@@ -354,6 +355,9 @@ class Ue:
                 verdicts += 1
             elif isinstance(action, Rejected):
                 self.log.reject(action.kind, action.reason, action.peer)
+                verdicts += 1
+            elif isinstance(action, Noted):
+                self.log.note(action.kind, action.what, action.peer)
                 verdicts += 1
             elif isinstance(action, Event):
                 self._on_domain_event(action)

@@ -109,6 +109,18 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class Noted:
+    """An unauthenticated input that carries no authority (a MONP GROUP CALL PROBE or ACCEPT,
+    TS 24.379: no signature, no replay protection): counted as this frame's verdict, never a
+    security acceptance. It changes no security state; at most it solicits a signed answer,
+    rate-limited by the machine (e.g. PROBE_ANSWER_GAP_S)."""
+
+    kind: str
+    what: str
+    peer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """An input was dropped at the first failing check: no state change, no reply."""
 

@@ -96,6 +96,7 @@ from prose_mesh.protocol.actions import (
     Action,
     CancelTimer,
     Event,
+    Noted,
     Rejected,
     SendGroupIp,
     SetTimer,
@@ -382,10 +383,10 @@ class GroupCalls:
             return self._on_announcement(group, msg, src_l2id, now)
         if isinstance(msg, monp.GroupCallProbe):
             return self._on_probe(group, now)
-        return [Accepted("call_key", None, {"msg": "accept", "group": group.group_id})]
+        return [Noted("call_key", "unsigned_accept")]
 
     def _on_probe(self, group: GroupConfig, now: float) -> list[Action]:
-        out: list[Action] = [Accepted("call_key", None, {"msg": "probe", "group": group.group_id})]
+        out: list[Action] = [Noted("call_key", "unsigned_probe")]
         c = self._calls.get(group.group_id)
         if c is None or not c.announcer:
             return out

@@ -46,7 +46,7 @@ attacker radios (``attack`` = the attacker's name). The rules, and why:
   outcome names a ``tx`` that was logged, with the same SHA and sender, and duplicated copies
   (flag ``dup``) are outcomes of their own. With the report's counters: outcomes = ``sent``.
 * **One verdict per received frame**: the UEs' own count (``unaccounted`` = 0), and a recount:
-  ``frames_in`` = accept/reject lines judging a frame + ``filtered`` (frames for another UE or
+  ``frames_in`` = accept/reject/note lines judging a frame + ``filtered`` (frames for another UE or
   group have no line), and a UE never judges more frames than the medium delivered to it (the
   difference is ``never_read``: still in its receive queue when it was killed or the run ended).
 * **Key-stream uniqueness** (ADVERSARIAL.md H1): every ``srtp_tx`` line (one per SRTP/SRTCP
@@ -235,6 +235,9 @@ class _Log:
                 self.sha_legit.setdefault(sha, t)
             else:
                 self.sha_attack.setdefault(sha, attack)
+        elif ev == "note":  # unauthenticated, no authority (actions.Noted): a verdict only
+            if e.get("frame_sha256") is not None:
+                self.verdicts[e["node"]] += 1
         elif ev == "accept" or ev == "reject":
             node, kind, sha = e["node"], e["kind"], e.get("frame_sha256")
             if sha is not None:

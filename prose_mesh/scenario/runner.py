@@ -455,6 +455,8 @@ async def _d2d(s: RunState, a: M.D2DLink) -> None:
 # Groups whose GMKs the distributor sends over secured D2D links (gmk_sender: ad-hoc, and the
 # temporary group of a user regroup); standard groups use the group bearer.
 _OVER_LINKS = ("adhoc", "temporary")
+GMK_RESEND_AFTER = 1.0  # [EMU] s without an install before the distributor sends again
+GMK_RESENDS = 3  # [EMU] at most, within STEP_TIMEOUT
 ADHOC_LINK_PATIENCE = 1.0  # [EMU] s an ad-hoc creator waits for all links before distributing
 
 
@@ -523,10 +525,29 @@ async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[...,
             if dist.links.link(r.l2id) is not None:
                 await dist.resend_gmk(cfg.group_id, [r.uri])
 
+        async def retransmit(r: Ue) -> None:
+            # [EMU] delivery acknowledgement: the sidelink has no ARQ and an I_MESSAGE no
+            # acknowledgement on the air, so the distributor stands in for the GMS's reliable
+            # transport (SIP/HTTP on-network): a member that has not installed the GMK after
+            # GMK_RESEND_AFTER gets it again, fresh T, up to GMK_RESENDS times.
+            for _ in range(GMK_RESENDS):
+                await trio.sleep(GMK_RESEND_AFTER)
+                if any(ev.name == "gmk_installed" and ev.data.get("gmk_id") == issue.gmk_id
+                       for _t, ev in r.history[marks[r.name]:]) or not dist.running:
+                    return
+                if r.name in late and not late[r.name].is_set():
+                    continue  # its link is not up yet: catch_up sends it
+                if s.scenario.group(group).type in _OVER_LINKS \
+                        and dist.links.link(r.l2id) is None:
+                    continue
+                s.counts["gmk.resends"] = s.counts.get("gmk.resends", 0) + 1
+                await dist.resend_gmk(cfg.group_id, [r.uri])
+
         for r in recipients:
             if r.name in late:
                 n.start_soon(catch_up, r)
             n.start_soon(one, r, issue, t0)
+            n.start_soon(retransmit, r)
     return max(done) if len(done) == len(recipients) else math.inf
 
 

@@ -168,6 +168,12 @@ RELAY_KINDS: Final = ("ue_to_network", "ue_to_ue")
 NETWORK_SERVICES: Final = ("kms", "gms", "pkmf")
 CAPTURE_KINDS: Final = ("gmk_imessage", "pck_imessage", "srtp", "srtcp", "monp", "discovery", "any")
 MUTATIONS: Final = ("bitflip", "truncate", "length_lie", "sig_r", "sig_s", "sig_pvt", "idri_resign")
+CRAFTED: Final = (
+    "sig_range", "pvt_invalid", "sig_length", "sig_leading_zero", "sakke_r_invalid",
+    "sakke_length", "sakke_h_flip", "sakke_r_flip", "sp_downgrade", "csid_map", "prf",
+    "lying_length", "payload_loop", "nested_payloads", "oversize", "unknown_type",
+    "third_party_kat",
+)  # fmt: skip
 FLOOD_KINDS: Final = ("junk", "discovery", "imessage_bad_sign", "dcr")
 INSIDER_ACTIONS: Final = ("send_old_gmk", "decrypt_new", "resign_mutated")
 DISCOVERY_MODELS: Final = ("A", "B")
@@ -191,7 +197,13 @@ def _impairments() -> dict[str, Any]:
 def _attacker_options() -> dict[str, dict[str, Any]]:
     """The ``options`` keys each attacker role accepts (ADVERSARIAL.md §4)."""
     return {
-        "eavesdropper": {"canary": {"type": "string", "minLength": 1}},
+        "eavesdropper": {
+            "canary": {"type": "string", "minLength": 1},
+            # H3: run prose_mesh.attack.nonce_monitor.NonceMonitor over every heard I_MESSAGE
+            "nonce_monitor": {"type": "boolean"},
+            # D5: the harness hands it the KMS master secret z (prose_mesh.attack.escrow)
+            "escrow": {"type": "boolean"},
+        },
         "replayer": {
             "capture": {"enum": list(CAPTURE_KINDS)},
             "copies": {"type": "integer", "minimum": 1},
@@ -208,6 +220,10 @@ def _attacker_options() -> dict[str, dict[str, Any]]:
             "variants": {"type": "integer", "minimum": 1},
             "idri": _ref("name"),
             "signer": _ref("name"),
+            # C2/C4/C5/C6/E2/H4: crafted I_MESSAGE classes (tests/vectors/mikey_sakke_imessage)
+            "crafted": _list({"enum": list(CRAFTED)}, minItems=1, uniqueItems=True),
+            # re-sign crafted messages with ``signer``'s SSK (the insider holds the GMS key)
+            "resign": {"type": "boolean"},
         },
         "flooder": {
             "kinds": _list({"enum": list(FLOOD_KINDS)}, minItems=1, uniqueItems=True),

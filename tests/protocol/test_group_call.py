@@ -22,6 +22,7 @@ from prose_mesh.protocol.actions import (
     Accepted,
     CancelTimer,
     Event,
+    Noted,
     Rejected,
     SendGroupIp,
     SetTimer,
@@ -158,8 +159,8 @@ class World:
     def events(self, name: str, kind: str) -> list[dict[str, Any]]:
         return [a.data for a in self.log[name] if isinstance(a, Event) and a.name == kind]
 
-    def verdicts(self, name: str, kind: str | None = None) -> list[Accepted | Rejected]:
-        return [a for a in self.log[name] if isinstance(a, Accepted | Rejected)
+    def verdicts(self, name: str, kind: str | None = None) -> list[Accepted | Rejected | Noted]:
+        return [a for a in self.log[name] if isinstance(a, Accepted | Rejected | Noted)
                 and (kind is None or a.kind == kind)]
 
     def rejects(self, name: str) -> list[Reason]:
@@ -226,7 +227,10 @@ def test_every_member_gets_the_key_and_decrypts_media(kms):
         assert joined["announced_at"] == pytest.approx(NOW + 0.1, abs=1e-6)  # T of the message
         assert w.ues[n].call(GROUP).call_key == a_call.call_key
         assert [v.kind for v in w.verdicts(n)] == ["call_key", "call_key"]  # PROBE, ANNOUNCEMENT
-        assert all(isinstance(v, Accepted) for v in w.verdicts(n))
+        probe, announcement = w.verdicts(n)
+        # the unsigned PROBE is noted, never accepted; the signed ANNOUNCEMENT is accepted
+        assert isinstance(probe, Noted) and probe.what == "unsigned_probe"
+        assert isinstance(announcement, Accepted)
     w.run("alice", w.ues["alice"].send_media(GROUP, b"hello group", w.now))
     for n in ("bob", "carol"):
         (media,) = w.events(n, "media")
@@ -461,7 +465,8 @@ def test_late_joiner_probes_and_holds_the_key_after_one_answer(kms):
     assert w.ues["carol"].call(GROUP).call_key == w.ues["alice"].call(GROUP).call_key
     # bob already had the call: a refresh, not a second join
     assert not w.events("bob", "call_joined")
-    assert [v.detail.get("refresh") for v in w.verdicts("bob")].count(True) == 1
+    assert [v.detail.get("refresh") for v in w.verdicts("bob")
+            if isinstance(v, Accepted)].count(True) == 1
     # a probe flood is answered at most once per 0.1 s, and never dropped
     w.clear()
     for _ in range(5):

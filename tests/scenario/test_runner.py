@@ -138,15 +138,26 @@ async def test_d2d3_link_and_eavesdropper(clock, tmp_path):
     assert r["ues"]["ue1"]["accepted"]["pc5s"] >= 3
 
 
-def test_unsupported_parts_are_refused_up_front():
-    scen = load_scenario(REPO / "scripts" / "attacks" / "a1-gmk-replay.yaml")
-    with pytest.raises(NotSupportedYet, match="attacker"):
+def _unsupported_attack(tmp_path: Path) -> Path:
+    """D2 with an insider action the attack roles do not implement yet (C5's re-signing)."""
+    text = (REPO / "scripts" / "attacks" / "d2-revoked-member.yaml").read_text()
+    text = text.replace("actions: [send_old_gmk, decrypt_new]", "actions: [resign_mutated]")
+    assert "resign_mutated" in text
+    path = tmp_path / "unsupported.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unsupported_parts_are_refused_up_front(tmp_path):
+    scen = load_scenario(_unsupported_attack(tmp_path))
+    with pytest.raises(NotSupportedYet, match=r"attacker revoked \(insider\): action"):
         plan(scen)
+    plan(load_scenario(REPO / "scripts" / "attacks" / "d2-revoked-member.yaml"))  # supported
 
 
 def test_run_cli_exit_codes(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing.yaml"), "--backend", "memory"]) == 2
-    attack = REPO / "scripts" / "attacks" / "a1-gmk-replay.yaml"
+    attack = _unsupported_attack(tmp_path)
     assert main(["run", str(attack), "--backend", "memory", "--out", str(tmp_path)]) == 2
     assert "not supported yet" in capsys.readouterr().err
     d2d = REPO / "scripts" / "d2d-3.yaml"
@@ -154,7 +165,8 @@ def test_run_cli_exit_codes(tmp_path, capsys):
                  "--capture", "none"])
     out = capsys.readouterr().out
     assert code == 0 and "all 4 expectations met" in out  # 3 figures + zero acceptances
-    assert out.rstrip().splitlines()[-1].endswith("/report.json")
+    lines = out.rstrip().splitlines()
+    assert lines[-2].endswith("/report.json") and lines[-1].endswith("/report.html")
 
 
 STANDARD_CHURN = """

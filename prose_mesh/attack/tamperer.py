@@ -1,0 +1,234 @@
+"""Tamperer (ADVERSARIAL.md §4 B2, E1, E2, H4): mutates captured frames and sends them again.
+
+Options:
+
+* ``capture`` — which frames to mutate (:mod:`.capture` kinds; default ``gmk_imessage``);
+* ``mutations`` — cycled in order, one per variant:
+
+  - ``bitflip`` — one random bit of the PDU body (on a ciphered group bearer, CTR mode flips
+    the same plaintext bit: no key needed);
+  - ``truncate`` — the frame cut short (the shim LEN then lies);
+  - ``length_lie`` — the shim LEN field rewritten to another value;
+  - ``sig_r`` / ``sig_s`` / ``sig_pvt`` — a GMK I_MESSAGE with fresh RAND and T (so neither the
+    replay cache nor the known-bad cache short-cuts it, ADVERSARIAL.md §3) and a random
+    mutation of the ECCSI signature's r, s or PVT;
+  - ``idri_resign`` — IDRi set to ``idri``'s UID, the message (fresh RAND and T) signed with
+    ``signer``'s own valid SSK: HS binds IDRi (RFC 6507 §5.2.1), so it cannot verify;
+
+* ``variants`` — how many mutated frames to make in all (default: ``count``);
+* ``idri`` — the UE whose identity the ``idri_resign`` forgeries claim (default: as captured);
+* ``signer`` — the insider whose keys the attacker holds: its SSK/PVT sign ``idri_resign``
+  forgeries and its PGKs open and re-cipher group-bearer I_MESSAGEs for the signature
+  mutations (an outsider cannot; those variants then fall back to a ciphertext bit flip in the
+  signature, which the UDP checksum catches first - counted ``keyless``).
+
+Group-bearer forgeries are sent from a fresh random source Layer-2 ID each, under a PTK derived
+for that source (the receivers' per-source buckets are no defence against a spoofer; the global
+bucket is). Only captured I_MESSAGEs addressed (IDRr) to a target UE are used when targets are
+given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from prose_mesh.attack import capture
+from prose_mesh.attack.base import Heard, Role, random_l2id
+from prose_mesh.crypto.eccsi import eccsi_sign
+from prose_mesh.errors import ConfigError, ProseMeshError
+from prose_mesh.node.machines import LCID_IP_GROUP
+from prose_mesh.protocol.pdcp import O2mReceiver, O2mSender
+from prose_mesh.wire import fast
+from prose_mesh.wire import mikey_codec as mc
+from prose_mesh.wire.ipudp import build_udp6, parse_udp6
+
+MUTATIONS = ("bitflip", "truncate", "length_lie", "sig_r", "sig_s", "sig_pvt", "idri_resign")
+_SIG_FIELDS = {"sig_r": (0, 32), "sig_s": (32, 64), "sig_pvt": (64, 129)}
+MAX_CAPTURES = 256
+_HEAD = 14 + 11 + 5  # Ethernet + shim + PDCP header
+
+
+class Tamperer(Role):
+    ROLE = "tamperer"
+    OPTIONS = frozenset({"capture", "mutations", "variants", "idri", "signer"})
+
+    def __init__(self, name: str, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.capture_kind = str(self.options.get("capture", "gmk_imessage"))
+        if self.capture_kind not in capture.KINDS:
+            raise ConfigError(f"attacker {name}: capture must be one of {capture.KINDS}")
+        self.mutations = tuple(self.options.get("mutations", ("bitflip",)))
+        bad = set(self.mutations) - set(MUTATIONS)
+        if bad or not self.mutations:
+            raise ConfigError(f"attacker {name}: mutations must be among {MUTATIONS}")
+        self.variants = int(self.options.get("variants", self.count))
+        self.signer = self.options.get("signer")
+        self.idri = self.options.get("idri")
+        for who in (self.signer, self.idri):
+            if who is not None and who not in self.world.prov:
+                raise ConfigError(f"attacker {name}: {who!r} is not a UE of the scenario")
+        if "idri_resign" in self.mutations and self.signer is None:
+            raise ConfigError(f"attacker {name}: idri_resign needs a 'signer' whose keys it holds")
+        self.captures: list[Heard] = []
+        self._seen: set[str] = set()
+        self.made = 0
+        self._legit = set(self.world.l2ids.values())
+
+    # -- keys the attacker holds (the signer's, as an insider) ---------------------------------
+    def _pgk_for(self, group_l2: int) -> tuple[int, bytes] | None:
+        if self.signer is None:
+            return None
+        groups = {cfg.group_id: cfg for cfg in self.world.groups.values()}
+        for gid, pgk in self.world.prov[self.signer].pgks:
+            cfg = groups.get(gid)
+            if cfg is not None and cfg.l2_group_id == group_l2:
+                return pgk
+        return None
+
+    def _target_uids(self) -> set[bytes]:
+        return {self.world.prov[t].keys.uid for t in self.targets if t in self.world.prov}
+
+    # -- capture --------------------------------------------------------------------------------
+    def on_heard(self, h: Heard) -> None:
+        if h.sha in self._seen or h.sha in self.sent or len(self.captures) >= MAX_CAPTURES:
+            return
+        groups = self.world.groups.values()
+        kinds = capture.kinds_of(
+            h.frame,
+            monp_ports=frozenset(g.monp_port for g in groups),
+            media_ports=frozenset(g.media_port for g in groups),
+        )
+        if self.capture_kind not in kinds:
+            return
+        self._seen.add(h.sha)
+        if self.targets and self.capture_kind == "gmk_imessage":
+            opened = self._open(h.frame)
+            if opened is not None and opened[2].idr(mc.ROLE_UID_R) not in self._target_uids():
+                self.counters["captures_not_for_targets"] += 1
+                return
+        self.captures.append(h)
+        self.counters["captured"] += 1
+
+    def _open(self, frame: bytes) -> tuple[fast.Pc5Pdu, Any, mc.MikeyMessage] | None:
+        """(PDU, UDP datagram, I_MESSAGE) of a group-bearer frame the held PGK opens."""
+        try:
+            _mac, pdu = fast.parse_frame(frame)
+            pdcp = pdu.pdcp
+            if not isinstance(pdcp, fast.PdcpO2M):
+                return None
+            if pdcp.pgk_index == 0 and pdcp.ptk_id == 0:
+                plain = pdu.body
+            else:
+                pgk = self._pgk_for(pdu.shim.dst_l2id)
+                if pgk is None:
+                    return None
+                rx = O2mReceiver(group_l2id=pdu.shim.dst_l2id, pgks={pgk[0] & 0x1F: pgk[1]})
+                plain = rx.unprotect(
+                    pdu.shim.src_l2id, pdu.shim.lcid, pdcp.pgk_index, pdcp.ptk_id, pdcp.sn, pdu.body
+                )
+            dgram = parse_udp6(plain)
+            return pdu, dgram, mc.parse_i_message(dgram.payload)
+        except ProseMeshError:
+            return None
+
+    # -- mutations --------------------------------------------------------------------------------
+    def mutate(self, frame: bytes, mutation: str) -> bytes:
+        """One mutated copy of ``frame`` (a captured Ethernet frame)."""
+        rng = self.rng
+        if mutation == "bitflip":
+            buf = bytearray(frame)
+            i = rng.randrange(min(_HEAD, len(buf) - 1), len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+            return bytes(buf)
+        if mutation == "truncate":
+            return frame[: rng.randrange(14 + 11, len(frame))]
+        if mutation == "length_lie":
+            buf = bytearray(frame)
+            true_len = int.from_bytes(buf[14 + 9 : 14 + 11], "big")
+            lie = rng.choice([0, 1, true_len - 1, true_len + 1, 0xFFFF, rng.randrange(0x10000)])
+            if lie == true_len:
+                lie = (true_len + 2) & 0xFFFF
+            buf[14 + 9 : 14 + 11] = lie.to_bytes(2, "big")
+            return bytes(buf)
+        forged = self._forge(frame, mutation)
+        if forged is not None:
+            return forged
+        self.counters["keyless"] += 1  # no key to open it: flip ciphertext in the signature
+        buf = bytearray(frame)
+        lo, hi = _SIG_FIELDS.get(mutation, (0, 129))
+        i = len(buf) - 129 + rng.randrange(lo, hi)
+        buf[i] ^= 1 << rng.randrange(8)
+        return bytes(buf)
+
+    def _forge(self, frame: bytes, mutation: str) -> bytes | None:
+        opened = self._open(frame)
+        if opened is None:
+            return None
+        pdu, dgram, msg = opened
+        rng = self.rng
+        payloads = []
+        for p in msg.payloads:
+            if isinstance(p, mc.T):
+                p = dataclasses.replace(p, value=mc.ntp_from_unix(self.clock.now()))
+            elif isinstance(p, mc.Rand):
+                p = dataclasses.replace(p, rand=rng.randbytes(len(p.rand)))
+            elif (
+                isinstance(p, mc.Idr)
+                and p.role == mc.ROLE_UID_I
+                and mutation == "idri_resign"
+                and self.idri is not None
+            ):
+                p = dataclasses.replace(p, id=self.world.prov[self.idri].keys.uid)
+            payloads.append(p)
+        if mutation == "idri_resign":
+            assert self.signer is not None
+            k = self.world.prov[self.signer].keys
+            tbs = mc.bytes_to_sign(msg.hdr, payloads)
+            sig = eccsi_sign(tbs, identity=k.uid, ssk=k.ssk, pvt=k.pvt, kpak=k.kpak)
+        else:
+            lo, hi = _SIG_FIELDS[mutation]
+            sig_buf = bytearray(msg.signature)
+            if rng.random() < 0.5:
+                sig_buf[lo:hi] = rng.randbytes(hi - lo)
+            else:
+                sig_buf[rng.randrange(lo, hi)] ^= 1 << rng.randrange(8)
+            sig = bytes(sig_buf)
+        body = mc.encode_message(msg.hdr, payloads, sig, msg.s_type)
+        packet = build_udp6(dgram.src, dgram.dst, dgram.sport, dgram.dport, body)
+        group_l2 = pdu.shim.dst_l2id
+        src = random_l2id(rng, lambda v: v in self._legit)
+        pgk = self._pgk_for(group_l2)
+        tx = O2mSender(
+            src_l2id=src,
+            group_l2id=group_l2,
+            pgk=pgk[1] if pgk else None,
+            pgk_id=pgk[0] if pgk else 0,
+            ptk_id=rng.randrange(1, 0x10000),
+            sn=rng.randrange(0x8000),
+        )
+        out = tx.protect(LCID_IP_GROUP, packet)
+        return self.eth(
+            fast.build_sl_sch(
+                lcid=LCID_IP_GROUP,
+                src_l2id=src,
+                dst_l2id=group_l2,
+                cast=fast.CAST_ONE_TO_MANY,
+                sdu_type=fast.SDU_IP,
+                sdu=out.body,
+                key_id=out.ptk_id,
+                sn=out.sn,
+                pgk_index=out.pgk_index,
+            )
+        )
+
+    def frames(self) -> Iterator[tuple[str, bytes]]:
+        while self.made < self.variants and self.captures:
+            h = self.captures[self.made % len(self.captures)]
+            mutation = self.mutations[self.made % len(self.mutations)]
+            self.made += 1
+            yield mutation, self.mutate(h.frame, mutation)
+
+    def figures(self) -> dict[str, float]:
+        return {"variants": float(self.made), "keyless": float(self.counters["keyless"])}

@@ -1,0 +1,42 @@
+"""I1 — clock skew inside / outside tolerance (ADVERSARIAL.md §4 I1), memory backend.
+
+scripts/attacks/i1-clock-skew.yaml: members off by ±4 s (SKEW − 1) work, members off by ±6 s
+(SKEW + 1) fail closed with TS_OUT_OF_WINDOW; discovery announcers off by ±31 s are found,
+±33 s are rejected TS_OUT_OF_WINDOW."""
+
+from __future__ import annotations
+
+from catalogue_support import failures_besides_latency, figure, run
+
+INSIDE = ("in_ahead", "in_behind")
+OUTSIDE = ("out_ahead", "out_behind")
+
+
+async def test_i1_skew_inside_works_outside_fails_closed(clock, tmp_path):
+    result = await run("i1-clock-skew.yaml", tmp_path)
+    r = result.report
+    assert failures_besides_latency(r) == [], r["failures"]
+    ues = r["ues"]
+    assert [ues[n]["clock_offset"] for n in (*INSIDE, *OUTSIDE)] == [4, -4, 6, -6]
+    for name in INSIDE:  # 100 % inside: the GMK and the call
+        assert ues[name]["accepted"]["gmk"] == 1 and ues[name]["decrypted"]["skewed"] > 200
+    for name in OUTSIDE:  # fail closed, with the reason, nothing accepted silently
+        assert ues[name]["rejected"]["gmk"]["TS_OUT_OF_WINDOW"] >= 1
+        assert {"gmk", "media", "floor"}.isdisjoint(ues[name]["accepted"]), ues[name]
+        assert ues[name]["decrypted"] == {}
+    # discovery: the ±31 s announcers are in the listener's table, the ±33 s ones are not
+    assert figure(r, "discovery.peers.listener") == 2
+    lis = ues["listener"]
+    assert lis["rejected"]["discovery"]["TS_OUT_OF_WINDOW"] >= 2
+    inside_l2 = {ues[n]["l2id"] for n in ("ann_in_ahead", "ann_in_behind")}
+    outside_l2 = {ues[n]["l2id"] for n in ("ann_out_ahead", "ann_out_behind")}
+    verdicts = [
+        line
+        for line in (result.path / "events.jsonl").read_text().splitlines()
+        if '"node":"listener"' in line and '"kind":"discovery"' in line
+    ]
+    assert verdicts
+    for line in verdicts:  # every verdict on an out-of-window announcer is a reject
+        if any(l2 in line for l2 in outside_l2):
+            assert '"reject"' in line and "TS_OUT_OF_WINDOW" in line, line
+    assert any('"accept"' in line and any(l2 in line for l2 in inside_l2) for line in verdicts)
