@@ -58,7 +58,7 @@ from prose_mesh.node.provision import (
 )
 from prose_mesh.node.ue import Ue
 from prose_mesh.protocol.groups import GroupConfig
-from prose_mesh.scenario import attacks, relays
+from prose_mesh.scenario import attacks, figures_adversarial, relays
 from prose_mesh.scenario import model as M
 
 STEP_TIMEOUT = 5.0  # s: longest a timeline step waits for the protocol (link up, GMK installed)
@@ -324,12 +324,16 @@ async def run_scenario(
                 steps.cancel_scope.cancel()
             report_progress("stopping", {})
             nursery.cancel_scope.cancel()
+        # the medium's last batch before the UEs' verdicts: a verdict line must not precede
+        # the `deliver` line of its frame (attack attribution reads the file in order)
+        figures_adversarial.flush_medium_events(state)
         for ue in ues.values():
             ue.log.flush()
         keylog.close()
         _log_deliveries(state)
         relays.finish(state)
         attacks.finish(state)
+        figures_adversarial.add_figures(state)
     report_progress("report", {})
     if interrupted and state is not None:
         state.fail(f"run interrupted (Ctrl-C) at {interrupted[0]:.3f} s of "

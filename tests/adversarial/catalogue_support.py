@@ -1,12 +1,7 @@
 """Run the ADVERSARIAL.md §4 scenario files of scripts/attacks/ with their catalogue figures.
 
 The catalogue figures come from :func:`prose_mesh.scenario.figures_adversarial.add_figures`,
-which the runner is to call after ``attacks.finish`` (the lead wires it into
-``runner.run_scenario``). Until it does, :func:`catalogue_figures` chains it after
-``attacks.finish`` for the duration of a run (after flushing the medium's pending events, which
-``attacks.finish`` reads) - the same calls at the same points, not a stand-in: the figures are
-computed from the real run. Once the runner calls it itself this
-module notices and does nothing (the function is idempotent anyway).
+which the runner calls after ``attacks.finish``: every run reports them.
 
 Also a command line for the netns module, which runs several files at once in subprocesses:
 ``python tests/adversarial/catalogue_support.py FILE --backend netns --out DIR`` prints the
@@ -16,54 +11,24 @@ report path and exits 0 when every expectation held.
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import trio
 import trio.testing
 
-from prose_mesh.scenario import attacks, load_scenario, runner
-from prose_mesh.scenario.figures_adversarial import add_figures, flush_medium_events
+from prose_mesh.scenario import load_scenario, runner
 
 REPO = Path(__file__).resolve().parents[2]
 ATTACKS = REPO / "scripts" / "attacks"
-
-
-def runner_wired() -> bool:
-    """Does ``run_scenario`` already call :func:`add_figures`?"""
-    return "add_figures" in inspect.getsource(runner.run_scenario)
-
-
-@contextmanager
-def catalogue_figures() -> Iterator[None]:
-    """Make this process's runs compute the catalogue figures (see the module docstring)."""
-    if runner_wired():
-        yield
-        return
-    original = attacks.finish
-
-    def finish(state: Any) -> None:
-        flush_medium_events(state)
-        original(state)
-        add_figures(state)
-
-    attacks.finish = finish  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        attacks.finish = original  # type: ignore[assignment]
 
 
 async def run(name: str, out: Path, *, backend: str = "memory", **kw: Any) -> runner.RunResult:
     """Run ``scripts/attacks/<name>`` (inside Trio; memory wants the MockClock)."""
     path = Path(name) if Path(name).exists() else ATTACKS / name
     scen = load_scenario(path)
-    with catalogue_figures():
-        return await runner.run_scenario(scen, backend=backend, out=out, capture="air", **kw)
+    return await runner.run_scenario(scen, backend=backend, out=out, capture="air", **kw)
 
 
 def figure(report: dict[str, Any], metric: str, stat: str = "max") -> float | None:
