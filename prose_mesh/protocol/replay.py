@@ -294,6 +294,11 @@ class KnownBadCache:
         self.skew = skew
         self.capacity = capacity
         self._entries: OrderedDict[KnownBadKey, float] = OrderedDict()
+        # expiry heap (expiries are not in insertion order: they follow T): purging pops only
+        # what is due, O(log n) per entry, instead of scanning the cache on every add under a
+        # forgery flood. Stale heap items (re-added or evicted keys) are skipped when popped.
+        self._due: list[tuple[float, int, KnownBadKey]] = []
+        self._seq = 0
         self.added = 0
         self.evicted = 0
 
@@ -301,9 +306,15 @@ class KnownBadCache:
         return len(self._entries)
 
     def _purge(self, now: float) -> None:
-        dead = [k for k, exp in self._entries.items() if exp <= now]
-        for k in dead:
-            del self._entries[k]
+        due, entries = self._due, self._entries
+        while due and due[0][0] <= now:
+            exp, _seq, k = heapq.heappop(due)
+            if entries.get(k) == exp:
+                del entries[k]
+        if len(due) > 4 * self.capacity:  # bound the stale items of evicted / re-added keys
+            self._due = [(exp, self._seq + i, k) for i, (k, exp) in enumerate(entries.items(), 1)]
+            self._seq += len(entries)
+            heapq.heapify(self._due)
 
     def add(self, key: KnownBadKey, now: float) -> None:
         """Record a failed verification; kept until max(now, T) + skew."""
@@ -311,7 +322,9 @@ class KnownBadCache:
         if key not in self._entries and len(self._entries) >= self.capacity:
             self._entries.popitem(last=False)
             self.evicted += 1
-        self._entries[key] = max(now, ntp_to_seconds(key.t)) + self.skew
+        exp = self._entries[key] = max(now, ntp_to_seconds(key.t)) + self.skew
+        self._seq += 1
+        heapq.heappush(self._due, (exp, self._seq, key))
         self.added += 1
 
     def verdict(self, key: KnownBadKey, now: float) -> Reason | None:
