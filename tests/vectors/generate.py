@@ -5,7 +5,8 @@ Run once from the repository root and commit the output:
     .venv/bin/python -m tests.vectors.generate
 
 Deterministic (fixed seed, no clock, no OS randomness): running it again reproduces
-``eccsi_p256_sha256_verify.json`` and ``sakke_ps1_decap.json`` byte for byte. Every expected
+``eccsi_p256_sha256_verify.json``, ``sakke_ps1_decap.json`` and ``mikey_sakke_imessage.json``
+byte for byte. Every expected
 ``result`` is decided by the independent reference in ``reference/`` *and* cross-checked
 against the intent of the case (the generator refuses to write a file where they disagree).
 It takes one to two minutes in pure Python (affine pairings, ~0.45 s each).
@@ -13,14 +14,17 @@ It takes one to two minutes in pure Python (affine pairings, ~0.45 s each).
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import random
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .reference import eccsi, p256, sakke
+from .reference import eccsi, mikey, p256, sakke
 
 GENERATOR_VERSION = "1.0"
 SEED = 0x6507_6508
@@ -658,6 +662,353 @@ def build_sakke(rng: random.Random, progress: Callable[[str], None]) -> dict[str
     )
 
 
+# ================================================================================================
+# MIKEY-SAKKE I_MESSAGE
+# ================================================================================================
+
+MIKEY_NOTES = {
+    "KnownAnswer": ("BASIC", "A third-party (Streamwide) I_MESSAGE from ../shared/vectors, as "
+                    "published: GMK, CSK, PCK and the legacy SRTP-ID-map GMK."),
+    "Valid": ("BASIC", "An I_MESSAGE re-assembled and signed by the reference with the "
+              "initiator's own SSK (or built in another community by the reference)."),
+    "MissingZero": (
+        "FUNCTIONALITY",
+        "Honest I_MESSAGE whose signature r or s, or whose SSV, has a leading 0x00 octet: must "
+        "be accepted (fixed-width fields, never minimal encodings).",
+    ),
+    "RangeCheck": ("CAN_OF_WORMS", "SIGN r or s replaced by 0, 1, q-1, q, q+1, p or 2^256-1."),
+    "EdgeCase": ("EDGE_CASE", "SAKKE H = 0 or 2^128-1 with the honest R, re-signed by the "
+                 "initiator: step 5 rejects."),
+    "InvalidEncoding": (
+        "CAN_OF_WORMS",
+        "Malformed octets (re-signed by the initiator where the signature would otherwise "
+        "decide): SAKKE data length != 273 (R or H one octet short or long, empty, lying "
+        "length field), R prefix != 0x04, SAKKE parameter set != 1, SIGN S type or length "
+        "wrong, PVT prefix != 0x04, octets after SIGN, RAND < 16 octets, unknown or repeated "
+        "payload, missing RAND, HDR version/data type/PRF/V wrong, bad CS ID map.",
+    ),
+    "InvalidPublic": ("CAN_OF_WORMS", "SAKKE R off the curve or with a coordinate >= p, "
+                      "re-signed by the initiator."),
+    "InvalidCurveAttack": ("CONFIDENTIALITY", "SAKKE R on the quadratic twist, re-signed."),
+    "ModifiedCiphertext": (
+        "MALLEABILITY",
+        "C5: one bit of SAKKE H or R flipped and the message re-signed with the initiator's SSK "
+        "(a compromised insider), so SIGN verifies: RFC 6508 §6.2.2 step 5 (or R parsing) "
+        "must reject; no related-key SSV.",
+    ),
+    "ModifiedIdentity": (
+        "AUTH_BYPASS",
+        "IDRr of another member; SAKKE data for b' != b under a valid signature; IDRi of "
+        "another identity signed with the initiator's key, or validly signed by a member "
+        "who is not the initiator.",
+    ),
+    "ModifiedMessage": ("AUTH_BYPASS", "One bit of T, RAND, an IDR, SP, the key-parameters "
+                        "extension or the CS ID map flipped without re-signing."),
+    "ModifiedParameters": ("AUTH_BYPASS", "A message of community A checked against the KPAK "
+                           "and Z (and RSK) of community B."),
+    "SsvSize": (
+        "FUNCTIONALITY",
+        "SAKKE data carrying H of 0, 15, 17, 32, 33 or 48 octets (data length 257 + n, length "
+        "field consistent), re-signed: invalid; parameter set 1 fixes n = 128 (16 octets, "
+        "the KnownAnswer cases). The 32-octet SSV of ADVERSARIAL.md §4 C4 is superseded by "
+        "the 16-octet API contract (see sakke_ps1_decap.json).",
+    ),
+}
+
+
+def _shared_vectors() -> dict[str, Any]:
+    root = Path(os.environ.get("PROSE_MESH_VECTORS", OUT.parent.parent.parent / "shared" /
+                               "vectors"))
+    return json.loads((root / "mikey_sakke_i_messages_thirdparty.json").read_text())
+
+
+def _third_party() -> tuple[dict[str, str], dict[str, dict[str, str]], list[dict[str, Any]]]:
+    """(KMS fields, users by URI, messages) of the Streamwide markdown."""
+    md = _shared_vectors()["markdown"]
+    kms: dict[str, str] = {}
+    users: dict[str, dict[str, str]] = {}
+    msgs: list[dict[str, Any]] = []
+    for sec in re.split(r"\n(?=\* KMS |### )", md):
+        fields = dict(re.findall(r"\*\s+([\w -]+?)\s*:\s*(\S+(?: \S+)?)", sec))
+        if "KMS Init" in sec.splitlines()[0]:
+            kms = fields
+        elif sec.startswith("* KMS KeyProv"):
+            users[fields["UserUri"]] = fields
+        elif sec.startswith("### Test"):
+            kind = re.search(r"### Test \d: (\w+)", sec).group(1)  # type: ignore[union-attr]
+            raw = re.search(r"I-MESSAGE\s*:\s*mikey (\S+)", sec).group(1)  # type: ignore[union-attr]
+            msgs.append({"name": sec.splitlines()[0][4:], "key": bytes.fromhex(fields[kind]),
+                         "initiator": fields["Initiator URI"],
+                         "responder": fields["Responder URI"], "raw": base64.b64decode(raw)})
+    return kms, users, msgs
+
+
+def build_mikey(rng: random.Random, progress: Callable[[str], None]) -> dict[str, Any]:
+    b = Builder()
+    kms, users, msgs = _third_party()
+    kpak, zp = bytes.fromhex(kms["PubAuthKey"]), bytes.fromhex(kms["PubEncKey"])
+    q, p = p256.Q, p256.P
+
+    def user(uri: str) -> tuple[bytes, int, bytes, bytes]:
+        u = users[uri]
+        return (bytes.fromhex(u["UserID"]), int(u["UserSigningKeySSK"], 16),
+                bytes.fromhex(u["UserPubTokenPVT"]), bytes.fromhex(u["UserDecryptKey"]))
+
+    def group(initiator: str, recipient: str, comment: str, k: bytes = kpak, z: bytes = zp,
+              rsk: bytes | None = None) -> tuple[list[Case], Callable[..., None]]:
+        i_uid, r_uid, r_rsk = user(initiator)[0], user(recipient)[0], user(recipient)[3]
+        rsk = rsk or r_rsk
+        tests = b.group(type="MikeySakkeIMessage", kpak=k.hex(), z_pub=z.hex(),
+                        initiatorUri=initiator, initiatorId=i_uid.hex(), recipientUri=recipient,
+                        recipientId=r_uid.hex(), rsk=rsk.hex(), comment=comment)
+
+        def case(comment: str, flags: list[str], data: bytes, intent: str) -> None:
+            got = mikey.accept(data, initiator=i_uid, recipient=r_uid, kpak=k, zp=z, rsk=rsk)
+            result = "valid" if got is not None else "invalid"
+            if intent != result:
+                raise AssertionError(f"MIKEY case {comment!r}: intended {intent}, "
+                                     f"reference {result}")
+            entry: Case = {"comment": comment, "flags": flags, "imessage": data.hex()}
+            if got is not None:
+                entry["ssv"] = got.hex()
+            entry["result"] = result
+            b.add(tests, entry)
+
+        return tests, case
+
+    def signer(uri: str, ksak_kpak: bytes = kpak) -> Callable[[bytes], bytes]:
+        uid, ssk, pvt, _ = user(uri)
+
+        def sign(tbs: bytes) -> bytes:
+            while True:
+                sig = eccsi.sign(tbs, identity=uid, ssk=ssk, pvt=pvt, kpak=ksak_kpak,
+                                 j=rng.randrange(1, q))
+                if sig is not None:
+                    return sig
+        return sign
+
+    progress("MIKEY: known answers")
+    for m in msgs:
+        _t, c = group(m["initiator"], m["responder"], f"third-party {m['name']}")
+        c(f"{m['name']} as published", ["KnownAnswer"], m["raw"], "valid")
+
+    gms, alice, bob = "gms@streamwide.com", "sip:alice@streamwide.com", "sip:bob@streamwide.com"
+    base = next(m for m in msgs if m["name"].startswith("Test 1"))
+    raw = base["raw"]
+    hdr, pls = mikey.split(raw)
+    sign_gms = signer(gms)
+    _t, c1 = group(gms, alice, "third-party GMK I_MESSAGE (Test 1) from the GMS to Alice")
+
+    def build(h: bytes, payloads: list[tuple[int, bytes]], sign: Callable[[bytes], bytes]
+              = sign_gms) -> bytes:
+        tbs = mikey.chain(h, payloads)
+        return tbs + sign(tbs)
+
+    def with_pl(pt: int, body: bytes, nth: int = 0) -> list[tuple[int, bytes]]:
+        out, seen = [], 0
+        for t_, bd in pls:
+            if t_ == pt and seen == nth:
+                out.append((t_, body))
+            else:
+                out.append((t_, bd))
+            seen += t_ == pt
+        return out
+
+    def body(pt: int, nth: int = 0) -> bytes:
+        return [bd for t_, bd in pls if t_ == pt][nth]
+
+    sk = body(26)
+    sk_head, enc = sk[:4], sk[4:]  # params, ID scheme, 16-bit length | SAKKE data
+
+    def with_enc(data: bytes, length: int | None = None, head: bytes = sk_head[:2]) -> bytes:
+        n = len(data) if length is None else length
+        return build(hdr, with_pl(26, head + n.to_bytes(2, "big") + data))
+
+    c1("re-assembled and re-signed by the GMS", ["Valid"], build(hdr, pls), "valid")
+
+    progress("MIKEY: leading zeros")
+    found = {"r": 0, "s": 0}
+    while found["r"] < 2 or found["s"] < 2:
+        data = build(hdr, pls)
+        sig = data[-129:]
+        for name, off in (("r", 0), ("s", 32)):
+            if sig[off] == 0 and found[name] < 2:
+                found[name] += 1
+                c1(f"re-signed, SIGN {name} has a leading 0x00 octet", ["MissingZero"], data,
+                   "valid")
+    a_uid = user(alice)[0]
+    for ssv in (bytes(2) + rng.randbytes(14), bytes(1) + rng.randbytes(15)):
+        new = sakke.encapsulate(ssv, identity=a_uid, zp=zp)
+        assert new is not None
+        c1(f"new SSV with {16 - len(ssv.lstrip(bytes(1)))} leading 0x00 octet(s), re-signed",
+           ["MissingZero"], with_enc(new), "valid")
+
+    progress("MIKEY: signature ranges and encodings")
+    sig0, tbs0 = raw[-129:], raw[:-129]
+    edges = [("0", 0), ("1", 1), ("q-1", q - 1), ("q", q), ("q+1", q + 1), ("p", p),
+             ("2^256-1", 2**256 - 1)]
+    for name, val in edges:
+        c1(f"SIGN r = {name}", ["RangeCheck"], tbs0 + _i32(val) + sig0[32:], "invalid")
+    for name, val in edges:
+        c1(f"SIGN s = {name}", ["RangeCheck"], tbs0 + sig0[:32] + _i32(val) + sig0[64:],
+           "invalid")
+    for prefix in (0x00, 0x02, 0x03, 0x05):
+        c1(f"SIGN PVT prefix 0x{prefix:02x}", ["InvalidEncoding"],
+           tbs0 + sig0[:64] + bytes([prefix]) + sig0[65:], "invalid")
+    st = tbs0[-2:]
+    for comment, data in (
+        ("SIGN length 128 (4N), last octet dropped", tbs0[:-2] + bytes([st[0], 128]) + sig0[:-1]),
+        ("SIGN length 130 (4N+2), 0x00 appended", tbs0[:-2] + bytes([st[0], 130]) + sig0 + b"\0"),
+        ("SIGN S type 1", tbs0[:-2] + bytes([0x10 | (st[0] & 0x0F), st[1]]) + sig0),
+        ("one octet after SIGN", raw + b"\x00"),
+        ("message truncated by one octet", raw[:-1]),
+    ):
+        c1(comment, ["InvalidEncoding"], data, "invalid")
+
+    progress("MIKEY: SAKKE data encodings (re-signed)")
+    r0, h0 = enc[:257], enc[257:]
+    rx, ry = int.from_bytes(enc[1:129], "big"), int.from_bytes(enc[129:257], "big")
+    for comment, data in (
+        ("SAKKE data 272 octets: H one octet short", enc[:-1]),
+        ("SAKKE data 274 octets: H one octet long", enc + b"\x00"),
+        ("SAKKE data 272 octets: Rx one octet short", enc[:1] + enc[2:]),
+        ("SAKKE data 274 octets: Ry one octet long", enc[:129] + b"\x00" + enc[129:]),
+        ("SAKKE data empty", b""),
+    ):
+        c1(comment, ["InvalidEncoding"], with_enc(data), "invalid")
+    c1("SAKKE length field 272 over 273 octets (lying length)", ["InvalidEncoding"],
+       with_enc(enc, 272), "invalid")
+    c1("SAKKE length field 274 over 273 octets (lying length)", ["InvalidEncoding"],
+       with_enc(enc, 274), "invalid")
+    c1("SAKKE parameter set 2", ["InvalidEncoding"], with_enc(enc, head=b"\x02" + sk_head[1:2]),
+       "invalid")
+    for prefix in (0x00, 0x02, 0x03, 0x05):
+        c1(f"SAKKE R prefix 0x{prefix:02x}", ["InvalidEncoding"],
+           with_enc(bytes([prefix]) + enc[1:]), "invalid")
+    for n in (0, 15, 17, 32, 33, 48):
+        c1(f"SAKKE H of {n} octets (data length {257 + n})", ["SsvSize"],
+           with_enc(r0 + (h0 * 3)[:n]), "invalid")
+
+    def with_r(x: int, y: int) -> bytes:
+        return with_enc(b"\x04" + x.to_bytes(128, "big") + y.to_bytes(128, "big") + h0)
+
+    c1("SAKKE R off the curve (Ry + 1)", ["InvalidPublic"], with_r(rx, (ry + 1) % sakke.P),
+       "invalid")
+    c1("SAKKE Rx + p (unreduced)", ["InvalidPublic"], with_r(rx + sakke.P, ry)
+       if rx + sakke.P < 2**1024 else with_r(sakke.P, ry), "invalid")
+    c1("SAKKE Ry = 2^1024 - 1", ["InvalidPublic"], with_r(rx, 2**1024 - 1), "invalid")
+    c1("SAKKE R on the twist (-Rx, Ry)", ["InvalidCurveAttack"], with_r((-rx) % sakke.P, ry),
+       "invalid")
+    c1("SAKKE H = 0", ["EdgeCase"], with_enc(r0 + bytes(16)), "invalid")
+    c1("SAKKE H = 2^128 - 1", ["EdgeCase"], with_enc(r0 + b"\xff" * 16), "invalid")
+
+    progress("MIKEY: C5 bit flips of H and R under a valid signature (step 5)")
+    for bit in (0, 1, 7, 8, 31, 64, 100, 127):
+        c1(f"SAKKE H bit {bit} flipped, re-signed by the GMS", ["ModifiedCiphertext"],
+           with_enc(r0 + _flip(h0, bit)), "invalid")
+    for bit in (0, 1, 8, 1000, 1023, 1024, 1025, 2047, 2048, 2050):
+        c1(f"SAKKE R bit {bit} flipped, re-signed by the GMS", ["ModifiedCiphertext"],
+           with_enc(_flip(r0, bit) + h0), "invalid")
+
+    progress("MIKEY: chain and header (re-signed)")
+    t_body, rand_body = body(5), body(11)
+    idx_rand = [t_ for t_, _ in pls].index(11)
+    no_rand = [x for i, x in enumerate(pls) if i != idx_rand]
+    for comment, h, payloads in (
+        ("RAND of 15 octets", hdr, with_pl(11, bytes([15]) + rand_body[1:16])),
+        ("RAND payload removed", hdr, no_rand),
+        ("T payload repeated", hdr, [(5, t_body), *pls]),
+        ("unknown payload type 9 (V) inserted after T", hdr, [pls[0], (9, b"\x00" * 20), *pls[1:]]),
+        ("HDR version 2", b"\x02" + hdr[1:], pls),
+        ("HDR data type 27 (CS ID map update)", hdr[:1] + b"\x1b" + hdr[2:], pls),
+        ("HDR data type 0 (pre-shared key)", hdr[:1] + b"\x00" + hdr[2:], pls),
+        ("HDR PRF 0 (MIKEY-1)", hdr[:3] + b"\x00" + hdr[4:], pls),
+        ("HDR V bit set", hdr[:3] + b"\x81" + hdr[4:], pls),
+        ("HDR CS ID map type 3", hdr[:9] + b"\x03" + hdr[10:], pls),
+        ("HDR empty CS ID map with #CS = 1", hdr[:8] + b"\x01\x01", pls),
+    ):
+        c1(comment, ["InvalidEncoding"], build(h, payloads), "invalid")
+
+    progress("MIKEY: identities")
+    b_uid = user(bob)[0]
+    idrs = [i for i, (t_, _) in enumerate(pls) if t_ == 14]
+    roles = {pls[i][1][0]: i for i in idrs}
+
+    def with_idr(role: int, uid: bytes) -> list[tuple[int, bytes]]:
+        out = list(pls)
+        old = out[roles[role]][1]
+        out[roles[role]] = (14, old[:2] + len(uid).to_bytes(2, "big") + uid)
+        return out
+
+    c1("IDRr (role 9) = Bob, re-signed by the GMS", ["ModifiedIdentity"],
+       build(hdr, with_idr(9, b_uid)), "invalid")
+    c1("IDRi (role 8) = Alice, signed with the GMS key", ["ModifiedIdentity"],
+       build(hdr, with_idr(8, a_uid)), "invalid")
+    c1("IDRi (role 8) = Alice, validly signed by Alice (not the initiator)", ["ModifiedIdentity"],
+       build(hdr, with_idr(8, a_uid), signer(alice)), "invalid")
+    for_bob = sakke.encapsulate(base["key"], identity=b_uid, zp=zp)
+    assert for_bob is not None
+    c1("SAKKE data encapsulated for Bob (b' != b), re-signed by the GMS", ["ModifiedIdentity"],
+       with_enc(for_bob), "invalid")
+    near = a_uid[:-1] + bytes([a_uid[-1] ^ 1])
+    for_near = sakke.encapsulate(base["key"], identity=near, zp=zp)
+    assert for_near is not None
+    c1("SAKKE data for Alice's UID with its last bit flipped, re-signed", ["ModifiedIdentity"],
+       with_enc(for_near), "invalid")
+
+    progress("MIKEY: bit flips without re-signing")
+    offsets = {"CS ID map SPI": 10 + 6}
+    at = len(hdr)
+    for t_, bd in pls:
+        name = {5: "T", 11: "RAND", 14: "IDR", 10: "SP", 21: "key-parameters extension"}.get(t_)
+        if name and name not in offsets:
+            offsets[name] = at + 1 + len(bd) - 1  # the payload's last octet
+        at += 1 + len(bd)
+    for name, off in offsets.items():
+        buf = bytearray(raw)
+        buf[off] ^= 0x01
+        c1(f"{name}: last octet's low bit flipped, not re-signed", ["ModifiedMessage"],
+           bytes(buf), "invalid")
+
+    progress("MIKEY: another community")
+    ksak_b = rng.randrange(1, q)
+    kpak_b = eccsi.kpak_from_ksak(ksak_b)
+    z_b_secret = rng.randrange(2, sakke.Q)
+    z_b = sakke.z_pub(z_b_secret)
+    g_uid = user(gms)[0]
+    rsk_b = sakke.issue_rsk(z_b_secret, a_uid)
+    _t, cb = group(gms, alice, "community B (fixed-seed KSAK and z) with the same UIDs", kpak_b,
+                   z_b, rsk_b)
+    cb("third-party GMK I_MESSAGE (community A) under community B", ["ModifiedParameters"], raw,
+       "invalid")
+    ssk_b, pvt_b = eccsi.issue(ksak_b, g_uid, rng.randrange(1, q))
+    enc_b = sakke.encapsulate(base["key"], identity=a_uid, zp=z_b)
+    assert enc_b is not None
+    pls_b = [(t_, sk_head + enc_b if t_ == 26 else bd) for t_, bd in pls]
+    tbs_b = mikey.chain(hdr, pls_b)
+    sig_b = None
+    while sig_b is None:
+        sig_b = eccsi.sign(tbs_b, identity=g_uid, ssk=ssk_b, pvt=pvt_b, kpak=kpak_b,
+                           j=rng.randrange(1, q))
+    cb("GMK I_MESSAGE built and signed in community B", ["Valid"], tbs_b + sig_b, "valid")
+    cb("community-A signature over community-B content", ["ModifiedParameters"],
+       tbs_b + raw[-129:], "invalid")
+
+    return _file(
+        "MIKEY-SAKKE", "mikey_sakke_imessage_schema_v1.json", b, MIKEY_NOTES,
+        [
+            "MIKEY-SAKKE I_MESSAGEs (RFC 3830, RFC 6043, RFC 6509; TS 33.180 Annex E) built "
+            "around the third-party Streamwide vectors in ../shared/vectors.",
+            "valid = strictly well-formed I_MESSAGE (HDR v1, data type 26, PRF 1, V 0; SIGN "
+            "ECCSI 129 octets last), IDR role 8 = initiatorId, role 9 = recipientId, ECCSI "
+            "verifies (RFC 6507 + PROTOCOL.md §9.1) and SAKKE decapsulates with step 5 "
+            "(ssv given). Decided by tests/vectors/reference/mikey.py.",
+            "Re-signed cases use the initiator's published SSK, i.e. a compromised insider: "
+            "the signature verifies, so only the checks after SIGN can reject (C5).",
+        ],
+    )
+
+
 def _file(algorithm: str, schema: str, b: Builder, notes: dict[str, tuple[str, str]],
           header: list[str]) -> dict[str, Any]:
     used = {f for g in b.groups for tc in g["tests"] for f in tc["flags"]}
@@ -683,9 +1034,12 @@ def generate(progress: Callable[[str], None] = lambda _m: None) -> dict[str, str
     progress("ECCSI")
     eccsi_doc = build_eccsi(rng)
     sakke_doc = build_sakke(rng, progress)
+    # Its own generator: adding the MIKEY file leaves the other two byte-identical.
+    mikey_doc = build_mikey(random.Random(SEED + 3830), progress)
     return {
         "eccsi_p256_sha256_verify.json": render(eccsi_doc),
         "sakke_ps1_decap.json": render(sakke_doc),
+        "mikey_sakke_imessage.json": render(mikey_doc),
     }
 
 
