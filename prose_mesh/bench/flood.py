@@ -3,9 +3,12 @@
 Issue #7 / ADVERSARIAL.md §4 F2: "with a flooder sending at the highest rate the medium lets one
 node send, at least 99 % of legitimate GMK deliveries and group call setups complete, within 2
 times their latency without the attack". The medium has an air-time capacity (``--capacity``,
-a shared channel per node, ``queue`` frames of buffering; medium/core.py), so "the highest
-rate one node can send" is ``capacity / (8 * mean frame length)`` frames/s: the flooder's junk
-frames average :data:`MEAN_JUNK_FRAME` octets. The same scenario (a GMS, ``--members`` members
+a shared channel per node, ``queue`` frames of buffering) and sidelink congestion control: one
+node occupies at most ``cr_limit`` (default 25 %) of the channel per second (medium/core.py,
+TS 36.213 §14.1.1.4C). The flooder *tries* the whole channel, ``capacity / (8 * mean frame
+length)`` frames/s (its junk frames average :data:`MEAN_JUNK_FRAME` octets); the medium lets
+``cr_limit`` of that through - the highest rate one node can send - and drops the rest at the
+sender (``flood_dropped_cr_limit``). The same scenario (a GMS, ``--members`` members
 of one standard group, a GMK distribution then a rekey every 2 s, a call every 2 s) runs twice on
 the memory backend (virtual time, crypto CPU charged as time): without and with the flooder.
 
@@ -23,6 +26,7 @@ import tempfile
 from typing import Any
 
 from prose_mesh.bench._common import emit, host_info
+from prose_mesh.medium.core import CR_LIMIT
 
 MEAN_JUNK_FRAME = 14 + (16 + 399) / 2  # Ethernet header + the flooder's uniform junk length
 ROUNDS = 5
@@ -111,6 +115,9 @@ def run_bench(members: int = 4, capacity: str = "2mbit", seed: int = 7) -> dict[
     f = under["figures"]
     res["flood_injected"] = int((f.get("attack.flood.injected") or {}).get("max") or 0)
     res["flood_dropped_capacity"] = under["medium"]["dropped"].get("capacity", 0)
+    res["flood_dropped_cr_limit"] = under["medium"]["dropped"].get("cr_limit", 0)
+    res["cr_limit"] = CR_LIMIT
+    res["flood_rate_sent_fps"] = round(rate * CR_LIMIT, 1)  # what the medium lets through
     res["legit_dropped_capacity_without"] = base["medium"]["dropped"].get("capacity", 0)
     for key, fig, want in (
         ("gmk_deliveries", "gmk.delivery_time", want_gmk),

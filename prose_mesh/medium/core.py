@@ -22,8 +22,11 @@ Airtime (``set_capacity``): a transmission of L octets lasts τ = 8L / capacity 
 channel of the sender and of every UE that hears it. The sender starts when its own channel is
 free; each receiver takes the copy when *its* channel is free. A copy that would wait more than
 ``max_queue_ms`` is dropped with reason ``capacity`` (a whole transmission, when the sender's
-own channel is that busy). So a flooder near a UE takes that UE's air time: its other traffic
-queues, then drops - counted, never silent.
+own channel is that busy). Sidelink congestion control bounds what one node may take: over any
+CR_WINDOW_S its transmissions occupy at most ``cr_limit`` of the channel (TS 36.213 §14.1.1.4C,
+the channel occupancy ratio limit); a frame beyond it is not sent (reason ``cr_limit``). So a
+flooder near a UE takes at most that share of the UE's air time: the UE's other traffic queues
+behind it, then drops - counted, never silent.
 
 Randomness comes from one ``random.Random(seed)``; receivers are visited in attach order, so a
 run is reproducible from (scenario, seed).
@@ -34,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +46,10 @@ from prose_mesh.medium.params import PERFECT, LinkParams, PathLoss
 
 Position = tuple[float, float]
 ETH_HEADER = 14
+# [EMU] one node's largest share of the channel over CR_WINDOW_S (3GPP configures CR_limit per
+# priority and channel busy ratio; one value here, the scenario's capacity.cr_limit)
+CR_LIMIT = 0.25
+CR_WINDOW_S = 1.0  # the CR evaluation window (TS 36.214 §5.1.31: 1000 ms)
 SHA_HEX = 16  # frame_sha256 is the first 16 hex digits (64 bits) of SHA-256 over the frame
 
 
@@ -131,6 +138,9 @@ class Medium:
         self.default = PERFECT
         self.capacity_bps: float | None = None
         self.max_queue_s = 0.05
+        self.cr_limit = CR_LIMIT
+        self._cr: dict[str, deque[tuple[float, float]]] = {}  # sender -> (start, air time)
+        self._cr_used: dict[str, float] = {}
         self.events: list[dict[str, Any]] = []
         self.counters: dict[tuple[str, str], PairCount] = {}
         self._nodes: dict[str, _Node] = {}
@@ -225,12 +235,22 @@ class Medium:
     def link_up(self, a: str, b: str, *, symmetric: bool = True) -> None:
         self._admin_down.difference_update(_pairs(a, b, symmetric))
 
-    def set_capacity(self, capacity_bps: float | None, max_queue_ms: float = 50.0) -> None:
-        """Turn the airtime model on (bits per second per neighbourhood) or off (None)."""
+    def set_capacity(self, capacity_bps: float | None, max_queue_ms: float = 50.0,
+                     cr_limit: float = CR_LIMIT) -> None:
+        """Turn the airtime model on (bits per second per neighbourhood) or off (None).
+
+        ``cr_limit``: the largest share of the channel one node may occupy over any
+        CR_WINDOW_S (sidelink congestion control, TS 36.213 §14.1.1.4C: a UE keeps its channel
+        occupancy ratio CR at or below CR_limit). A frame that would exceed it is not sent:
+        every copy is dropped with reason ``cr_limit`` (so one node, a flooder included, cannot
+        take the whole channel)."""
         if capacity_bps is not None and not capacity_bps > 0:
             raise ConfigError("capacity must be > 0 bit/s")
+        if not 0.0 < cr_limit <= 1.0:
+            raise ConfigError("cr_limit must be in (0, 1]")
         self.capacity_bps = capacity_bps
         self.max_queue_s = max_queue_ms / 1000.0
+        self.cr_limit = cr_limit
 
     def reset_impairments(self) -> None:
         """Back to perfect links: no per-pair parameters, no admin downs, no capacity limit."""
@@ -268,10 +288,12 @@ class Medium:
         if cap is not None:
             tau = len(frame) * 8.0 / cap
             start = max(now, self._busy.get(sender, now))
-            if start - now > self.max_queue_s:
+            refused = "capacity" if start - now > self.max_queue_s else self._cr_refuses(
+                sender, now, tau)
+            if refused is not None:
                 for receiver, _st, _edge in hearers:
                     self._count(sender, receiver).sent += 1
-                    self._drop_now(sender, receiver, tx, sha, attack, t, "capacity")
+                    self._drop_now(sender, receiver, tx, sha, attack, t, refused)
                 return out
             self._busy[sender] = start + tau
         rng = self.rng
@@ -407,6 +429,22 @@ class Medium:
         if c is None:
             c = self.counters[(s, r)] = PairCount()
         return c
+
+    def _cr_refuses(self, sender: str, now: float, tau: float) -> str | None:
+        """``cr_limit`` if sending ``tau`` s of air time now would take ``sender``'s channel
+        occupancy over the last CR_WINDOW_S above ``cr_limit``; else record it and None."""
+        window = self._cr.get(sender)
+        if window is None:
+            window = self._cr[sender] = deque()
+        used = self._cr_used.get(sender, 0.0)
+        while window and window[0][0] <= now - CR_WINDOW_S:
+            used -= window.popleft()[1]
+        if used + tau > self.cr_limit * CR_WINDOW_S + 1e-12:
+            self._cr_used[sender] = used
+            return "cr_limit"
+        window.append((now, tau))
+        self._cr_used[sender] = used + tau
+        return None
 
     def _drop_event(
         self, s: str, r: str, tx: int, sha: str, attack: str | None, t: float, reason: str,

@@ -24,6 +24,7 @@ rate limiter's counters; nothing is ever sent back (R9).
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -177,7 +178,12 @@ class GmkMember:
         signer, candidates, may_create = self._authorised(uid_i, period_no, via, link_peer)
         # 6-7: T window, replay cache, known-bad cache
         rkey = MikeyReplayKey(uid_i, uid_r, hdr.csb_id, msg.rand, msg.t.value)
-        bad_key = KnownBadKey(uid_i, msg.rand, msg.t.value)
+        # the known-bad key adds a digest of the whole message to (IDRi, RAND, T): a forged
+        # copy that arrives first must not get the genuine message dropped as KNOWN_BAD for the
+        # skew window (a one-bit flip on the air would do it); an identical forgery repeated
+        # still hits the cache and is never verified twice
+        bad_key = KnownBadKey(uid_i, msg.rand + hashlib.sha256(msg.signed_part + msg.signature)
+                              .digest(), msg.t.value)
         now_ntp = now + NTP_UNIX_OFFSET
         reason = self.replay.verdict(rkey, now_ntp) or self.known_bad.verdict(bad_key, now_ntp)
         if reason is not None:

@@ -269,7 +269,9 @@ class MikeyReplayCache:
 
 @dataclass(frozen=True, slots=True)
 class KnownBadKey:
-    """(IDRi, RAND, T) of an I_MESSAGE that failed ECCSI/SAKKE (ADVERSARIAL.md §3)."""
+    """(IDRi, RAND, T) of an I_MESSAGE that failed ECCSI/SAKKE (ADVERSARIAL.md §3). Receivers
+    put a digest of the whole message into ``rand`` next to the RAND, so that the key names the
+    forgery itself and not the genuine message it imitates (see :class:`KnownBadCache`)."""
 
     idri: bytes
     rand: bytes
@@ -282,10 +284,11 @@ class KnownBadCache:
     Unlike the replay cache, evicting here is safe (an evicted forgery only costs one more
     verification), so on overflow the oldest entry is dropped and counted.
 
-    Caveat: the key omits the signature, so an attacker who sends a forgery with the *same*
-    (IDRi, RAND, T) as a genuine message that has not yet arrived (e.g. a relay that delays the
-    original) gets the genuine copy dropped as KNOWN_BAD until T leaves the window. That is a
-    denial of service only, bounded by the skew; the GMS's retransmission uses a fresh T/RAND.
+    Keyed on (IDRi, RAND, T) *and a digest of the whole message* (the receivers build it so):
+    with (IDRi, RAND, T) alone, an attacker who sends a forgery with the same (IDRi, RAND, T)
+    as a genuine message that has not arrived yet (a delaying relay, or a bit error on the air)
+    would get the genuine copy dropped as KNOWN_BAD until T leaves the window. Distinct
+    forgeries each cost one verification; the per-source and global rate limits bound that.
     """
 
     def __init__(self, *, skew: float = 5.0, capacity: int = 4096) -> None:

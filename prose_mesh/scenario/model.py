@@ -231,6 +231,7 @@ class Link:
 class Capacity:
     rate: int  # bit/s shared by everyone in range
     queue: int | None = None  # frames
+    cr_limit: float | None = None  # one node's largest channel share per second (None: 25 %)
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,9 @@ class Medium:
             d["mode"], d.get("range"), d.get("fade_start"),
             Impairments.from_dict(d.get("default", {})),
             tuple(Link.from_dict(x) for x in d.get("links", ())),
-            Capacity(S.parse_rate(cap["rate"]), cap.get("queue")) if cap else None,
+            Capacity(S.parse_rate(cap["rate"]), cap.get("queue"),
+                     S.parse_percent(cap["cr_limit"]) if "cr_limit" in cap else None)
+            if cap else None,
             d.get("seed"),
             PathLoss(**d["path_loss"]) if "path_loss" in d else None,
         )  # fmt: skip
@@ -289,6 +292,8 @@ class Medium:
         if self.capacity:
             out["capacity"] = {"rate": S.format_rate(self.capacity.rate)}
             _put(out["capacity"], "queue", self.capacity.queue)
+            if self.capacity.cr_limit is not None:
+                out["capacity"]["cr_limit"] = S.format_percent(self.capacity.cr_limit)
         _put(out, "seed", self.seed)
         if self.path_loss is not None:
             out["path_loss"] = dataclasses.asdict(self.path_loss)

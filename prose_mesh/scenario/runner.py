@@ -141,7 +141,9 @@ def configure_medium(air: Air, med: M.Medium) -> None:
         # [EMU] a queue of N frames = N full-size (1514-octet) frames of air time.
         queue_ms = (med.capacity.queue * 1514 * 8 / med.capacity.rate * 1e3
                     if med.capacity.queue else 50.0)  # fmt: skip
-        m.set_capacity(float(med.capacity.rate), queue_ms)
+        m.set_capacity(float(med.capacity.rate), queue_ms,
+                       **({"cr_limit": med.capacity.cr_limit}
+                          if med.capacity.cr_limit is not None else {}))
 
 
 def medium_geometry(med: M.Medium) -> tuple[float | None, PathLoss | None]:

@@ -352,8 +352,12 @@ def build_schema() -> dict[str, Any]:
             "fade_start": {"type": "number", "minimum": 0},
             "default": _obj(_impairments(), title="impairments"),
             "links": _list(link),
-            "capacity": _obj({"rate": _ref("rate"), "queue": {"type": "integer", "minimum": 1}},
-                             ("rate",), title="capacity"),
+            "capacity": _obj({"rate": _ref("rate"), "queue": {"type": "integer", "minimum": 1},
+                              "cr_limit": _ref("percent")},
+                             ("rate",), title="capacity",
+                             description="air time: rate shared in range, queue frames, "
+                                         "cr_limit = one node's largest channel share "
+                                         "(sidelink CR limit, default 25%)"),
             "seed": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
             "path_loss": _obj(
                 {"tx_dbm": {"type": "number"}, "pl0_db": {"type": "number"},

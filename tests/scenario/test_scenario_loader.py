@@ -97,9 +97,16 @@ def test_relay_chain_depth_and_kill():
         depth[r.name] = d
     assert max(depth.values()) == 3
     assert any(r.kind == "ue_to_ue" for r in s.relays)
-    first = next(r for r in s.relays if r.kind == "ue_to_network" and r.upstream is None)
+    # halfway, the relay the far end links to first dies; a second relay of the same code
+    # serves the same far UEs (the reselection target)
+    via = next(e.action.via for e in s.timeline if isinstance(e.action, M.D2DLink)
+               and e.action.a == "far1")
+    first = s.relay(via)
     kill = next(e for e in s.timeline if isinstance(e.action, M.Kill))
     assert kill.action.ue == first.ue and kill.at == s.duration / 2
+    others = [r for r in s.relays if r.relay_service_code == first.relay_service_code
+              and r.upstream == first.upstream and r.name != first.name]
+    assert others, "no relay to reselect"
     assert s.network is not None and s.group("fire").manager == s.network.name
 
 
