@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from prose_mesh.constants import MONP_PORT
 from prose_mesh.crypto.identity import imei_check_digit_ok, imei_urn, key_period_number
 from prose_mesh.crypto.kms import KeyMaterial, Kms
+from prose_mesh.crypto.sakke import validate_rsk
 from prose_mesh.errors import ConfigError
 from prose_mesh.protocol.groups import DEFAULT_MEDIA_PORT, GroupConfig
 from prose_mesh.scenario.model import UE, Group, Scenario
@@ -37,7 +38,7 @@ from prose_mesh.wire.ipudp import address
 DEFAULT_MAX_ADHOC_GMK_PERIOD = 3600.0
 
 _KMS: dict[tuple[str, int, int, str | None], Kms] = {}
-_MATERIAL: dict[tuple[int, str, int], KeyMaterial] = {}
+_MATERIAL: dict[tuple[bytes, str, int], KeyMaterial] = {}
 
 
 def community(cfg: KmsConfig) -> Kms:
@@ -69,20 +70,27 @@ def key_material(kms: Kms, uri: str, period_no: int, *, validate: bool = True) -
     checked as a UE does on installation (RFC 6507 §5.1.2 SSK check, RFC 6508 §6.1.2 RSK
     check). Validation also builds the UE's own SAKKE receiver tables (about 0.2 s and 3 MiB,
     kept for the 32 most recent identities), so its first decryption does not pay for them."""
-    key = (id(kms), uri, period_no)
+    # keyed on the community's public keys, not id(kms): an id can be reused once a Kms is
+    # garbage collected, and would then hand out another community's keys
+    key = (kms.kpak + kms.z_pub, uri, period_no)
     km = _MATERIAL.get(key)
     if km is None:
         km = _MATERIAL[key] = kms.provision(uri, period_no)
     if validate and key not in _VALIDATED:
         km.validate()
         _VALIDATED.add(key)
+    elif validate:
+        # validated by an earlier run of this process, but its receiver tables may have left
+        # the LRU since (a run with many identities): warm them here, at provisioning, so the
+        # UE's first decryption does not pay ~0.3 s for them inside a timed step
+        validate_rsk(identity=km.uid, rsk=km.rsk, z_pub=km.z_pub)
     return km
 
 
 #: [EMU] above this many UEs, provisioning skips the per-UE validation (it costs ~0.2 s each);
 #: each UE's first SAKKE decapsulation then validates its RSK instead.
 VALIDATE_UP_TO = 64
-_VALIDATED: set[tuple[int, str, int]] = set()
+_VALIDATED: set[tuple[bytes, str, int]] = set()
 
 
 @dataclass(frozen=True)

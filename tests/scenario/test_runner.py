@@ -164,7 +164,7 @@ def test_run_cli_exit_codes(tmp_path, capsys):
     code = main(["run", str(d2d), "--backend", "memory", "--out", str(tmp_path),
                  "--capture", "none"])
     out = capsys.readouterr().out
-    assert code == 0 and "all 4 expectations met" in out  # 3 figures + zero acceptances
+    assert code == 0 and "all 4 expectations met" in out, out  # 3 figures + zero acceptances
     lines = out.rstrip().splitlines()
     assert lines[-2].endswith("/report.json") and lines[-1].endswith("/report.html")
 
