@@ -14,11 +14,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``): a module's tests stay
     on one worker (module fixtures such as a shared scenario run are built once), and every test
     that makes namespaces runs on the same worker, one at a time, so that the leak checks of one
-    (no new root links, no pm- namespaces) never see another's namespaces."""
+    (no new root links, no pm- namespaces) never see another's namespaces; the modules that
+    pool scenario runs in subprocesses form a second namespace group (POOLED_NETNS)."""
     for item in items:
+        module = item.nodeid.split("::", 1)[0]
         netns = "netns" in item.nodeid.lower() or "tests/network/" in item.nodeid
-        group = "netns" if netns else item.nodeid.split("::", 1)[0]
+        # scenario files run as subprocesses: a group of their own
+        group = "netns-pool" if module in POOLED_NETNS else "netns" if netns else module
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+# Modules that run many scenario files on netns as subprocesses, a few at a time. They never
+# touch the root namespace or name namespaces (nothing else does but the debug-names test,
+# which support.pm_namespaces leaves out), so they may overlap the other namespace tests.
+POOLED_NETNS = frozenset({
+    "tests/adversarial/test_catalogue_netns.py",
+    "tests/adversarial/test_crafted_netns.py",
+})
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_each_ue_namespace_has_lo_up_and_pc5():
 
 
 def test_debug_names_then_clean(capsys):
-    run = f"t{os.getpid()}"
+    run = f"dbg{os.getpid()}"  # support.pm_namespaces leaves pm-dbg* to this test's own checks
     fabric = Fabric(run, debug_names=True)
     try:
         fabric.add(["a"])
