@@ -1,4 +1,6 @@
-"""The ADVERSARIAL.md §4 scenario files of scripts/attacks/ (this helper's IDs) on netns.
+"""The ADVERSARIAL.md §4 scenario files of scripts/attacks/ on netns (A2-A7, B4, D1, F3, G1-G3,
+H1, I1, J1, J2; A1, B1, B2, D2, F2 in tests/attack/, the crafted-input ones in
+test_crafted_netns.py).
 
 Root only (real network namespaces, real time). The files are run concurrently, a few at a time,
 as subprocesses (``tests/adversarial/catalogue_support.py FILE --backend netns``: each run
@@ -25,7 +27,9 @@ FILES = (
     "a2-ts-boundary.yaml", "a5-old-gmk-reinstall.yaml", "a6-srtp-replay.yaml",
     "a7-reorder-no-false-rejects.yaml", "b4-sakke-wrong-identity.yaml", "d1-gmk-lifetime.yaml",
     "h1-keystream-audit.yaml", "i1-clock-skew.yaml", "j1-lossy-flapping.yaml",
-    "j2-soak-under-attack.yaml",
+    "j2-soak-under-attack.yaml", "f3-cache-exhaustion.yaml",
+    # the relay misbehaviour files (G1-G3): a malicious relay between real namespaces
+    "g1-relay-drop-reorder.yaml", "g2-relay-modify-crossforward.yaml", "g3-relay-eavesdrop.yaml",
 )  # fmt: skip
 #: Known defects, judged separately (see the memory tests and the helper report).
 KNOWN = {

@@ -9,11 +9,14 @@ bounded (the cache never holds more than its bound), fail closed on overflow (CA
 install), and recovery within SKEW + 1 s. The bound is 4 instead of the node's 4096 only to keep
 the test fast (each I_MESSAGE costs an ECCSI verification and a SAKKE decapsulation).
 
-Not a scenario file: no attacker role can produce authentic I_MESSAGEs (helper report)."""
+The scenario file scripts/attacks/f3-cache-exhaustion.yaml shows the other half: an outsider's
+flood of distinct bogus-signature I_MESSAGEs dies at the group bearer and reaches no cache
+(:func:`test_f3_outsider_flood_reaches_no_cache`)."""
 
 from __future__ import annotations
 
 import pytest
+from catalogue_support import failures_besides_latency, figure, run
 
 from prose_mesh.constants import MIKEY_SKEW_S
 from prose_mesh.crypto.identity import key_period_number
@@ -82,3 +85,15 @@ def test_f3_cache_bounded_fails_closed_and_recovers(keys):
     # the GMK in use is the newest accepted one: nothing refused was installed
     newest = alice.current(group.group_id, t)
     assert newest is not None and newest.gmk_id == gms.issued(group.group_id).gmk_id
+
+
+async def test_f3_outsider_flood_reaches_no_cache(clock, tmp_path):
+    r = (await run("f3-cache-exhaustion.yaml", tmp_path)).report
+    assert failures_besides_latency(r) == [], r["failures"]
+    assert figure(r, "attack.flood.injected") >= 5000 and figure(r, "attack.flood.accepted") == 0
+    # not one forgery reached the MIKEY receiver: no GMK verdict but the GMS's own
+    gmk_rejects = sum(n for u in r["ues"].values()
+                      for reason, n in (u["rejected"].get("gmk") or {}).items()
+                      if reason not in ("REPLAY", "NOT_FOR_ME", "GMK_SUPERSEDED"))
+    assert gmk_rejects == 0
+    assert figure(r, "rekey.switchover") is not None

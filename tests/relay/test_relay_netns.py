@@ -35,3 +35,22 @@ async def test_group_call_over_three_hops_on_netns(netns_clean, tmp_path):
     assert r["figures"]["relay.canary_hits"]["max"] == 0
     assert r["invariants"]["every_frame_one_verdict"]
     print({k: v for k, v in r["figures"].items() if k.startswith("relay.media_delay")})
+
+
+async def test_reselection_after_the_relay_dies_on_netns(netns_clean, tmp_path):
+    """The remote UE's relay is killed mid-call (its namespace goes): the UE notices, selects
+    the other relay it discovered, links to it, and the call goes on (real time)."""
+    from test_relay_reselection import SCEN, _media_after
+
+    text = SCEN.replace("duration: 12s", "duration: 14s").replace("at: 3s, call", "at: 4s, call")
+    result = await run_scenario(loads_scenario(text % "  - {at: 7s, kill: {ue: r1}}"),
+                                backend="netns", out=tmp_path)
+    r = result.report
+    assert r["backend"] == "netns"
+    assert [f for f in r["failures"] if not f.split(" ")[0].count(".")] == [], r["failures"]
+    figs = r["figures"]
+    assert figs["relay.reselections"]["max"] == 1
+    assert 0 < figs["relay.reselection_time"]["max"] < 5.0, figs["relay.reselection_time"]
+    assert _media_after(result, "m", 11.0) > 40  # through r2 after the kill
+    assert r["figures"]["relay.canary_hits"]["max"] == 0
+    print("reselection on netns:", figs["relay.reselection_time"])
