@@ -24,7 +24,11 @@ to the group's members by :mod:`prose_mesh.scenario.attacks`).
 How to use each role (options as in the scenario schema's ``_attacker_options``):
 
 * ``eavesdropper`` — never sends. Counts what it hears by kind and ``canary_hits`` (the run's
-  media canary, or ``options.canary``, seen in clear; must be 0).
+  media canary, or ``options.canary``, seen in clear; must be 0). ``nonce_monitor``: an ECCSI
+  nonce-reuse monitor over every signed MIKEY message it can open (:mod:`.nonce_monitor`; H3);
+  ``escrow``: given the KMS master secret, decrypts the GMK I_MESSAGEs it hears
+  (:mod:`.escrow`; D5, a documented limitation). Both are handed the groups' PGKs by the
+  harness: an outsider sees no I_MESSAGE, they travel on the ciphered bearer.
 * ``replayer`` — ``capture`` (gmk_imessage, pck_imessage, srtp, srtcp, monp, discovery, any;
   classified by traffic analysis, :mod:`.capture`), ``copies`` per captured frame, ``delay``
   before the first replay, ``to`` (UE names: unicast frames are re-addressed to them).
@@ -35,7 +39,11 @@ How to use each role (options as in the scenario schema's ``_attacker_options``)
 * ``tamperer`` — ``capture``, ``mutations`` (bitflip, truncate, length_lie, sig_r, sig_s,
   sig_pvt, idri_resign), ``variants``, ``idri`` (claimed initiator), ``signer`` (the insider
   whose SSK and PGKs it holds; needed for idri_resign and for keyed signature mutations on a
-  ciphered group bearer) (B2, E1, E2).
+  ciphered group bearer) (B2, E1, E2). ``crafted`` (classes of :mod:`.crafted`: signature
+  range/length, invalid PVT, SAKKE R/H/length, bit flips of H and R, SP/CS-ID/PRF downgrades,
+  lying lengths, loops, nesting, oversize, unknown types, the third-party I_MESSAGEs) builds
+  each variant from a captured GMK I_MESSAGE with a fresh RAND and T; ``resign`` signs it with
+  ``signer``'s SSK (a compromised insider) (C2, C4, C5, C6, E2, H4).
 * ``flooder`` — ``kinds`` (junk, discovery, imessage_bad_sign, dcr), ``rotate_l2_ids``,
   ``discovery_rate`` (a separate discovery stream; ``rate`` paces the rest) (F2, J2).
 * ``insider`` — ``as`` (the member whose keys are held: a twin UE of it runs on the attacker's

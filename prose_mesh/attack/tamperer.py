@@ -15,6 +15,13 @@ Options:
   - ``idri_resign`` — IDRi set to ``idri``'s UID, the message (fresh RAND and T) signed with
     ``signer``'s own valid SSK: HS binds IDRi (RFC 6507 §5.2.1), so it cannot verify;
 
+* ``crafted`` — instead of ``mutations``: classes of crafted GMK I_MESSAGEs (:mod:`.crafted`;
+  C2, C4, C5, C6, E2, H4), each an enumerated list of variants sent one after the other (and
+  again from the start); each is built from a captured I_MESSAGE the ``signer``'s PGK opens,
+  with a fresh RAND and T, and re-ciphered on the group bearer. ``third_party_kat`` reads the
+  shared vectors directory (``$PROSE_MESH_VECTORS``, default ``../shared/vectors``);
+* ``resign`` — re-sign crafted messages with the ``signer``'s SSK (C4, C5, H4 "weak": the
+  attacker holds the GMS key, so SIGN verifies and only the check under test can reject);
 * ``variants`` — how many mutated frames to make in all (default: ``count``);
 * ``idri`` — the UE whose identity the ``idri_resign`` forgeries claim (default: as captured);
 * ``signer`` — the insider whose keys the attacker holds: its SSK/PVT sign ``idri_resign``
@@ -34,7 +41,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from prose_mesh.attack import capture
+from prose_mesh.attack import capture, crafted
 from prose_mesh.attack.base import Heard, Role, random_l2id
 from prose_mesh.crypto.eccsi import eccsi_sign
 from prose_mesh.errors import ConfigError, ProseMeshError
@@ -42,7 +49,7 @@ from prose_mesh.node.machines import LCID_IP_GROUP
 from prose_mesh.protocol.pdcp import O2mReceiver, O2mSender
 from prose_mesh.wire import fast
 from prose_mesh.wire import mikey_codec as mc
-from prose_mesh.wire.ipudp import build_udp6, parse_udp6
+from prose_mesh.wire.ipudp import UdpDatagram, build_udp6, parse_udp6
 
 MUTATIONS = ("bitflip", "truncate", "length_lie", "sig_r", "sig_s", "sig_pvt", "idri_resign")
 _SIG_FIELDS = {"sig_r": (0, 32), "sig_s": (32, 64), "sig_pvt": (64, 129)}
@@ -52,7 +59,7 @@ _HEAD = 14 + 11 + 5  # Ethernet + shim + PDCP header
 
 class Tamperer(Role):
     ROLE = "tamperer"
-    OPTIONS = frozenset({"capture", "mutations", "variants", "idri", "signer"})
+    OPTIONS = frozenset({"capture", "mutations", "variants", "idri", "signer", "crafted", "resign"})
 
     def __init__(self, name: str, **kw: Any) -> None:
         super().__init__(name, **kw)
@@ -71,10 +78,36 @@ class Tamperer(Role):
                 raise ConfigError(f"attacker {name}: {who!r} is not a UE of the scenario")
         if "idri_resign" in self.mutations and self.signer is None:
             raise ConfigError(f"attacker {name}: idri_resign needs a 'signer' whose keys it holds")
+        self.crafted = tuple(self.options.get("crafted", ()))
+        self.resign = bool(self.options.get("resign", False))
+        self.crafter = crafted.Crafter(self.rng)
+        self._crafted_counts: list[tuple[str, int]] = []
+        self._crafted_order: list[tuple[str, int]] = []
+        if self.crafted or self.resign:
+            self._setup_crafted(name)
         self.captures: list[Heard] = []
         self._seen: set[str] = set()
         self.made = 0
         self._legit = set(self.world.l2ids.values())
+
+    def _setup_crafted(self, name: str) -> None:
+        problems = crafted_problems(name, dict(self.options))
+        if problems:
+            raise ConfigError("; ".join(problems))
+        if self.signer not in self.world.prov:
+            raise ConfigError(f"attacker {name}: 'signer' {self.signer!r} is not a UE")
+        if self.resign:
+            k = self.world.prov[self.signer].keys
+            self.crafter.sign = lambda tbs: eccsi_sign(
+                tbs, identity=k.uid, ssk=k.ssk, pvt=k.pvt, kpak=k.kpak
+            )
+        if "third_party_kat" in self.crafted:
+            self.crafter.third_party = crafted.load_third_party(crafted.vectors_dir())
+        n_kat = len(self.crafter.third_party)
+        self._crafted_counts = [(c, crafted.count(c, resign=self.resign, third_party=n_kat))
+                                for c in self.crafted]  # fmt: skip
+        keyed = [((j + 0.5) / k, c, j) for c, k in self._crafted_counts for j in range(k)]
+        self._crafted_order = [(c, j) for _key, c, j in sorted(keyed)]
 
     # -- keys the attacker holds (the signer's, as an insider) ---------------------------------
     def _pgk_for(self, group_l2: int) -> tuple[int, bytes] | None:
@@ -103,6 +136,16 @@ class Tamperer(Role):
         if self.capture_kind not in kinds:
             return
         self._seen.add(h.sha)
+        if self.crafted:
+            # crafted variants start from what a UE (the GMS) sent: the UEs' Layer-2 IDs are
+            # public, and another attacker's forgeries would only compound its edits
+            pdu = capture.parse(h.frame)
+            if pdu is None or pdu.shim.src_l2id not in self._legit:
+                self.counters["captures_not_from_ues"] += 1
+                return
+            if self._open(h.frame) is None:  # e.g. a shim-level tamperer's mangled copy
+                self.counters["captures_unopened"] += 1
+                return
         if self.targets and self.capture_kind == "gmk_imessage":
             opened = self._open(h.frame)
             if opened is not None and opened[2].idr(mc.ROLE_UID_R) not in self._target_uids():
@@ -196,6 +239,12 @@ class Tamperer(Role):
                 sig_buf[rng.randrange(lo, hi)] ^= 1 << rng.randrange(8)
             sig = bytes(sig_buf)
         body = mc.encode_message(msg.hdr, payloads, sig, msg.s_type)
+        return self._envelope(pdu, dgram, body)
+
+    def _envelope(self, pdu: fast.Pc5Pdu, dgram: UdpDatagram, body: bytes) -> bytes:
+        """``body`` (MIKEY octets) in the captured datagram's IPv6/UDP addressing, re-ciphered
+        on the captured group bearer from a fresh random source Layer-2 ID."""
+        rng = self.rng
         packet = build_udp6(dgram.src, dgram.dst, dgram.sport, dgram.dport, body)
         group_l2 = pdu.shim.dst_l2id
         src = random_l2id(rng, lambda v: v in self._legit)
@@ -223,8 +272,39 @@ class Tamperer(Role):
             )
         )
 
+    # -- crafted I_MESSAGEs (C2, C4, C5, C6, E2, H4; :mod:`.crafted`) ----------------------------
+    def _variant(self, n: int) -> tuple[str, int]:
+        """Class and index of the ``n``-th crafted variant (from the start again when all
+        were sent). The classes are interleaved in proportion to their sizes, so every class
+        shows early in a short run and costly variants (a SAKKE decapsulation) are spread
+        out rather than bunched (a receiver working off a backlog would hit its flood
+        control, PROTOCOL.md §8.5 step 8, which is not the check under test)."""
+        return self._crafted_order[n % len(self._crafted_order)]
+
+    def craft(self, frame: bytes, cls: str, i: int) -> bytes | None:
+        """Variant ``i`` of ``cls`` built from a captured group-bearer I_MESSAGE, fresh RAND
+        and T, re-ciphered; None when the held PGK does not open the capture."""
+        opened = self._open(frame)
+        if opened is None:
+            self.counters["keyless"] += 1
+            return None
+        pdu, dgram, msg = opened
+        body = self.crafter.build(cls, i, msg, mc.ntp_from_unix(self.clock.now()))
+        if len(body) + 48 > fast.MAX_SDU:
+            self.counters[f"too_big.{cls}"] += 1
+            return None
+        return self._envelope(pdu, dgram, body)
+
     def frames(self) -> Iterator[tuple[str, bytes]]:
-        while self.made < self.variants and self.captures:
+        while self.made < self.variants and self.captures and self.crafted:
+            h = self.captures[self.made % len(self.captures)]
+            cls, i = self._variant(self.made)
+            self.made += 1
+            out = self.craft(h.frame, cls, i)
+            if out is None:
+                return  # counted; the injection loop idles, then asks again
+            yield cls, out
+        while self.made < self.variants and self.captures and not self.crafted:
             h = self.captures[self.made % len(self.captures)]
             mutation = self.mutations[self.made % len(self.mutations)]
             self.made += 1
@@ -232,3 +312,30 @@ class Tamperer(Role):
 
     def figures(self) -> dict[str, float]:
         return {"variants": float(self.made), "keyless": float(self.counters["keyless"])}
+
+
+def crafted_problems(name: str, options: dict[str, Any]) -> list[str]:
+    """Why a tamperer's ``crafted`` / ``resign`` options cannot run (empty: they can)."""
+    out: list[str] = []
+    classes = list(options.get("crafted", ()))
+    where = f"attacker {name} (tamperer)"
+    for cls in classes:
+        if cls not in crafted.CLASSES:
+            out.append(f"{where}: unknown crafted class {cls!r}")
+        elif cls in crafted.NOT_IN_SCENARIOS:
+            why = crafted.NOT_IN_SCENARIOS[cls]
+            out.append(f"{where}: crafted class {cls!r} is refused: {why}")
+    if options.get("resign") and not classes:
+        out.append(f"{where}: 'resign' re-signs crafted messages: it needs 'crafted'")
+    if classes and options.get("signer") is None:
+        out.append(f"{where}: 'crafted' needs a 'signer' whose PGK opens the group bearer")
+    if classes and "mutations" in options:
+        out.append(f"{where}: use 'mutations' or 'crafted', not both (two attackers)")
+    if options.get("capture", "gmk_imessage") != "gmk_imessage" and classes:
+        out.append(f"{where}: 'crafted' works on captured GMK I_MESSAGEs (capture: gmk_imessage)")
+    if "third_party_kat" in classes:
+        try:
+            crafted.load_third_party(crafted.vectors_dir())
+        except ConfigError as exc:
+            out.append(f"{where}: {exc} (set PROSE_MESH_VECTORS to the shared vectors directory)")
+    return out

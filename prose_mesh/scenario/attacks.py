@@ -5,7 +5,8 @@ Contract with :mod:`prose_mesh.scenario.runner` (the runner calls these, in this
 * :func:`plan` — problems that refuse the scenario before anything starts (unsupported roles);
 * :func:`setup` — after the UEs exist, before any of them runs: attach every attacker's radio
   (``air.attach(name, attack=name)``, so the medium tags what it sends) and build the role
-  objects into ``state.attackers``;
+  objects into ``state.attackers``; the passive instruments (eavesdropper ``nonce_monitor``,
+  H3, and ``escrow``, D5) are handed the group PGKs and, for escrow, the KMS master secret z;
 * :func:`run` — started in the UEs' nursery: each attacker's lifetime (start, stop, rate,
   count) per its configuration;
 * :func:`start` / :func:`stop` — the timeline's ``attack_start`` / ``attack_stop``;
@@ -17,7 +18,8 @@ Contract with :mod:`prose_mesh.scenario.runner` (the runner calls these, in this
 copy (``attack`` = the attacker's name, or null). A receiver judges its frames in delivery
 order, so the verdicts on one (receiver, SHA) are matched first-in first-out to its deliveries:
 a verbatim replay of a legitimate frame is told apart from the original by its place in that
-order. ``finish`` reads this from events.jsonl (the run's ground truth).
+order. ``finish`` reads this from events.jsonl (the run's ground truth). Copies delivered to
+another attacker's radio are not counted: no UE judges them.
 
 Figures (``state.counts``; each also in the verdict row):
 
@@ -53,7 +55,9 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from prose_mesh import attack as A
+from prose_mesh.attack.tamperer import crafted_problems
 from prose_mesh.errors import ConfigError
+from prose_mesh.node.provision import community
 from prose_mesh.scenario import model as M
 from prose_mesh.scenario import relays
 
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
 
 SAMPLE_PERIOD = 0.5  # s between discovery-table samples
 _SHA = re.compile(r'"frame_sha256":"([0-9a-f]+)"')
+_NODE = re.compile(r'"node":"([^"]+)"')
 
 
 def plan(scenario: M.Scenario) -> list[str]:
@@ -81,6 +86,8 @@ def plan(scenario: M.Scenario) -> list[str]:
             problems.append(
                 f"attacker {a.name} ({a.role}): option(s) {sorted(unknown)} not supported yet"
             )
+        if a.role == "tamperer":
+            problems += crafted_problems(a.name, dict(a.options))
         if a.role == "insider":
             bad = set(a.option("actions", ())) - set(A.insider.SUPPORTED_ACTIONS)
             if bad:
@@ -124,10 +131,28 @@ async def setup(state: RunState) -> None:
             await relays.misbehave(state, a)  # type: ignore[attr-defined]
             continue
         role = A.build(a, w, expand_targets(scenario, a.targets))
+        if isinstance(role, A.Eavesdropper):
+            _hand_instrument_keys(state, role)
         if a.name in started_by_timeline:
             role.start = None  # the timeline's attack_start activates it
         await role.attach(state.air, a.position)
         state.attackers[a.name] = role
+
+
+def _hand_instrument_keys(state: RunState, role: A.Eavesdropper) -> None:
+    """H3 / D5: the harness hands the passive instruments what they are defined to hold.
+
+    The nonce monitor (H3) is an audit of the deployment's own signers and the escrow listener
+    (D5) is the KMS operator: both read GMK I_MESSAGEs on the group bearers, so both are handed
+    every group's PGK; the escrow listener also gets the community's master secret z (the KMS
+    of :func:`prose_mesh.node.provision.community`). A plain eavesdropper gets nothing."""
+    if role.monitor is None and not role.escrow:
+        return
+    held = {(gid, pgk_id, pgk) for prov in state.prov.values() for gid, (pgk_id, pgk) in prov.pgks}
+    role.hold_group_keys(sorted(held))
+    if role.escrow:
+        kms = community(state.scenario.kms)
+        role.hold_master_secret(kms.z, kms.z_pub)
 
 
 async def run(state: RunState, nursery: trio.Nursery) -> None:
@@ -209,6 +234,9 @@ def attribute(state: RunState) -> dict[str, dict[str, Any]]:
                 continue
             sha = m.group(1)
             if '"event":"deliver"' in line:
+                node = _NODE.search(line)
+                if node is not None and node.group(1) in roles:
+                    continue  # another attacker's radio heard it: no UE judged that copy
                 if sha in shared:
                     e = json.loads(line)
                     ordered.append((e["t"], 0, e["node"], sha, e.get("attack"), "", None))
@@ -260,6 +288,8 @@ def finish(state: RunState) -> None:
         counts[f"{p}.unjudged"] = float(v.get("delivered", 0) - judged)
         for reason, n in rejected.items():
             counts[f"{p}.rejected.{reason}"] = float(n)
+        for metric in _expected_reasons(state, p):  # expected 0 is measured 0, not "not measured"
+            counts.setdefault(metric, 0.0)
         for key, value in role.figures().items():
             counts[f"{p}.{key}"] = value
         total_accepted += v.get("accepted", 0)
@@ -292,6 +322,12 @@ def finish(state: RunState) -> None:
         counts["rejected.REPLAY.before_verify"] = float(replay_gmk)
         _security_figures(state)
         _delivery_figures(state)
+
+
+def _expected_reasons(state: RunState, prefix: str) -> list[str]:
+    """``<prefix>.rejected.<REASON>`` figures the scenario's expectations name."""
+    want = f"{prefix}.rejected."
+    return [f.metric for f in state.scenario.expect.figures if f.metric.startswith(want)]
 
 
 def _relay_row(state: RunState, name: str, relay: Any) -> None:
