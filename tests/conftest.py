@@ -21,8 +21,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         netns = "netns" in item.nodeid.lower() or "tests/network/" in item.nodeid
         # scenario files run as subprocesses: a group of their own
         group = "netns-pool" if module in POOLED_NETNS else "netns" if netns else module
+        if module in PER_TEST:  # long, independent tests: spread them over the workers
+            group = item.nodeid
         item.add_marker(pytest.mark.xdist_group(group))
 
+
+# Modules whose tests are long and share no module fixture: each test is its own group.
+PER_TEST = frozenset({
+    "tests/vectors/test_generate.py",
+    "tests/wire/test_wire_robustness.py",
+})
 
 # Modules that run many scenario files on netns as subprocesses, a few at a time. They never
 # touch the root namespace or name namespaces (nothing else does but the debug-names test,

@@ -1028,19 +1028,22 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
 
 
-def generate(progress: Callable[[str], None] = lambda _m: None) -> dict[str, str]:
-    """Return {file name: JSON text}. Deterministic."""
-    rng = random.Random(SEED)
-    progress("ECCSI")
-    eccsi_doc = build_eccsi(rng)
-    sakke_doc = build_sakke(rng, progress)
-    # Its own generator: adding the MIKEY file leaves the other two byte-identical.
-    mikey_doc = build_mikey(random.Random(SEED + 3830), progress)
-    return {
-        "eccsi_p256_sha256_verify.json": render(eccsi_doc),
-        "sakke_ps1_decap.json": render(sakke_doc),
-        "mikey_sakke_imessage.json": render(mikey_doc),
-    }
+def generate(progress: Callable[[str], None] = lambda _m: None,
+             only: str | None = None) -> dict[str, str]:
+    """Return {file name: JSON text}. Deterministic. ``only="eccsi_sakke"`` or ``"mikey"``
+    builds one of the two independent streams (the ECCSI and SAKKE files share one random
+    generator, the MIKEY file has its own), so a test can check them in parallel."""
+    out: dict[str, str] = {}
+    if only in (None, "eccsi_sakke"):
+        rng = random.Random(SEED)
+        progress("ECCSI")
+        out["eccsi_p256_sha256_verify.json"] = render(build_eccsi(rng))
+        out["sakke_ps1_decap.json"] = render(build_sakke(rng, progress))
+    if only in (None, "mikey"):
+        # Its own generator: adding the MIKEY file leaves the other two byte-identical.
+        out["mikey_sakke_imessage.json"] = render(build_mikey(random.Random(SEED + 3830),
+                                                               progress))
+    return out
 
 
 def main() -> int:
