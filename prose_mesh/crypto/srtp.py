@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from enum import Enum
 
@@ -302,6 +302,37 @@ def estimate_index(roc: int, s_l: int, seq: int) -> tuple[int, int]:
     return v, (v << 16) + seq
 
 
+class SrtpHistory:
+    """Replay state that outlives a receiver: per (session keys, SSRC), the RTP stream state and
+    the SRTCP replay list, shared by every :class:`SrtpReceiver` given it.
+
+    A group call that is left and joined again, re-created by a late-entry probe, or re-keyed
+    to the same keys gets a new receiver; without this, its fresh replay windows would accept
+    again every packet of the earlier one still in flight or replayed (ADVERSARIAL.md A6). The
+    key includes a digest of the session keys, so a new key starts clean (its indices may
+    legitimately repeat). Bounded: beyond ``capacity`` streams the least recently used is
+    forgotten (an old stream of a key no longer in use)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self.rtp: OrderedDict[tuple[bytes, int], RtpStreamState] = OrderedDict()
+        self.rtcp: OrderedDict[tuple[bytes, int], ReplayWindow] = OrderedDict()
+        self.evicted = 0
+
+    def _put(self, table: OrderedDict[tuple[bytes, int], object], key: tuple[bytes, int],
+             value: object) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.capacity:
+            table.popitem(last=False)
+            self.evicted += 1
+
+
+def _fingerprint(keys: SessionKeys) -> bytes:
+    return hashlib.sha256(keys.rtp_key + keys.rtp_salt + keys.rtp_auth + keys.rtcp_key
+                          + keys.rtcp_salt + keys.rtcp_auth).digest()[:16]
+
+
 class SrtpReceiver:
     """Receive side for any number of master keys (selected by MKI) and streams.
 
@@ -318,6 +349,7 @@ class SrtpReceiver:
         window: int = 64,
         max_streams: int = 1024,
         require_srtcp_encryption: bool = True,
+        history: SrtpHistory | None = None,
     ) -> None:
         if mki_len not in (0, 4, 8):
             raise _fail(Reason.POLICY, "MKI length must be 0, 4 (PCK-ID) or 8 (GMK-ID‖GUK-ID)")
@@ -327,6 +359,8 @@ class SrtpReceiver:
         self.max_streams = max_streams
         self.require_srtcp_encryption = require_srtcp_encryption
         self._keys: dict[bytes, _Transform] = {}
+        self._fp: dict[bytes, bytes] = {}  # MKI -> fingerprint of its session keys
+        self.history = history
         self._rtp: dict[tuple[bytes, int], RtpStreamState] = {}
         self._rtcp: dict[tuple[bytes, int], ReplayWindow] = {}
         self._initial_roc: dict[tuple[bytes, int], int] = {}
@@ -348,6 +382,7 @@ class SrtpReceiver:
         if len(mki) != self.mki_len:
             raise _fail(Reason.MALFORMED, f"MKI is {len(mki)} octets, expected {self.mki_len}")
         self._keys[mki] = _Transform(self.profile, keys)
+        self._fp[mki] = _fingerprint(keys)
 
     def remove_key(self, mki: bytes) -> None:
         """Forget a master key; its streams' replay state goes with it."""
@@ -407,6 +442,10 @@ class SrtpReceiver:
         seq, ssrc = struct.unpack_from("!H", packet, 2)[0], struct.unpack_from("!I", packet, 8)[0]
         key = (mki, ssrc)
         stream = self._rtp.get(key)
+        if stream is None and self.history is not None:  # the same keys in an earlier context
+            stream = self.history.rtp.get((self._fp[mki], ssrc))
+            if stream is not None:
+                self._rtp[key] = stream
         if stream is None:
             v = self._initial_roc.get(key, 0)
             index = (v << 16) + seq
@@ -427,6 +466,8 @@ class SrtpReceiver:
         if stream is None:
             stream = RtpStreamState(v, seq, ReplayWindow(self.window_size))
             self._rtp[key] = stream
+            if self.history is not None:
+                self.history._put(self.history.rtp, (self._fp[mki], ssrc), stream)
         stream.window.update(index)
         if stream.window.top == index:
             stream.roc, stream.s_l = v, seq
@@ -469,6 +510,10 @@ class SrtpReceiver:
         ssrc = struct.unpack_from("!I", packet, 4)[0]
         key = (mki, ssrc)
         window = self._rtcp.get(key)
+        if window is None and self.history is not None:
+            window = self.history.rtcp.get((self._fp[mki], ssrc))
+            if window is not None:
+                self._rtcp[key] = window
         if window is not None:
             reason = window.verdict(index)
             if reason is not None:
@@ -480,6 +525,8 @@ class SrtpReceiver:
         if window is None:
             window = ReplayWindow(self.window_size, index_bits=SRTCP_INDEX_BITS)
             self._rtcp[key] = window
+            if self.history is not None:
+                self.history._put(self.history.rtcp, (self._fp[mki], ssrc), window)
         window.update(index)
         self.accepted["rtcp"] += 1
         return Unprotected(header + rest, ssrc, index, mki)

@@ -36,6 +36,7 @@ from typing import Any
 
 import trio
 
+from netns import aio
 from prose_mesh.errors import ConfigError, EnvironmentProblem, ParseError
 from prose_mesh.medium.core import Delivery, Medium, Position
 from prose_mesh.medium.params import PathLoss
@@ -282,28 +283,12 @@ class NetnsRadio(Radio):
         check_frame(frame)
         if self.sock.fileno() < 0:
             raise ConfigError(f"UE {self.name!r} is detached")
-        await trio.lowlevel.checkpoint()
-        while True:
-            try:
-                self.sock.send(frame)
-                return
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.sock)
+        await aio.send(self.sock, frame)
 
     async def receive(self) -> bytes:
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except BlockingIOError:
-                try:
-                    await trio.lowlevel.wait_readable(self.sock)
-                except trio.ClosedResourceError:
-                    raise trio.EndOfChannel from None
-                continue
-            except OSError:  # closed under us (EBADF)
-                raise trio.EndOfChannel from None
-            await trio.lowlevel.checkpoint()
-            return data
+        data = await aio.recv(self.sock)
+        await trio.lowlevel.checkpoint()  # a ready socket must not starve the other tasks
+        return data
 
     def _end(self) -> None:
         if self.sock.fileno() >= 0:

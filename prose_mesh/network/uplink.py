@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from netns import aio
 from prose_mesh.errors import ConfigError
 from prose_mesh.network.addressing import remote_address
 
@@ -129,27 +130,12 @@ class NetnsUplink(Uplink):
         _check_packet(packet)
         if self.sock.fileno() < 0:
             raise ConfigError(f"the uplink of {self.name!r} is closed")
-        await trio.lowlevel.checkpoint()
-        while True:
-            try:
-                self.sock.sendto(packet, self._dest)
-                self.sent += 1
-                return
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.sock)
+        await aio.send(self.sock, packet, self._dest)
+        self.sent += 1
 
     async def receive(self) -> bytes:
         while True:
-            try:
-                packet = self.sock.recv(65536)
-            except BlockingIOError:
-                try:
-                    await trio.lowlevel.wait_readable(self.sock)
-                except trio.ClosedResourceError:
-                    raise trio.EndOfChannel from None
-                continue
-            except OSError:  # closed under us
-                raise trio.EndOfChannel from None
+            packet = await aio.recv(self.sock)
             if len(packet) < 40 or packet[0] >> 4 != 6 or packet[24] == 0xFF:
                 self.ignored += 1
                 continue

@@ -83,6 +83,7 @@ from prose_mesh.crypto.kdf import guk_id
 from prose_mesh.crypto.kms import KeyMaterial
 from prose_mesh.crypto.srtp import (
     SrtpError,
+    SrtpHistory,
     SrtpProfile,
     SrtpReceiver,
     SrtpSender,
@@ -218,6 +219,8 @@ class GroupCalls:
         self.window = window
         self._rng: random.Random = rng or secrets.SystemRandom()
         self.replay = MikeyReplayCache(skew=skew)
+        # SRTP/SRTCP replay state per (keys, SSRC) across call contexts (re-join, late entry)
+        self.srtp_history = SrtpHistory()
         self.known_bad = KnownBadCache(skew=skew)
         self.limiter = SourceLimiter()
         self._addr = link_local(l2id)
@@ -488,7 +491,8 @@ class GroupCalls:
         c = _Call(
             group=group, call_id=call_id, start_time=start, caller=caller, originator=originator,
             gmk_id=rec.gmk_id, gmk=rec.key, call_key=call_key, rand=rand,
-            receiver=SrtpReceiver(self.profile, mki_len=8, window=self.window),
+            receiver=SrtpReceiver(self.profile, mki_len=8, window=self.window,
+                                  history=self.srtp_history),
             my_guk=guk_id(rec.key, rec.gmk_id, self.keys.uri), announcer=originated,
             originated=originated, last_heard=now,
         )  # fmt: skip
@@ -670,7 +674,8 @@ class GroupCalls:
         else:
             c.overlap = None
         c.gmk_id, c.gmk, c.call_key, c.rand, c.caller = rec.gmk_id, rec.key, call_key, rand, caller
-        c.receiver = SrtpReceiver(self.profile, mki_len=8, window=self.window)
+        c.receiver = SrtpReceiver(self.profile, mki_len=8, window=self.window,
+                                  history=self.srtp_history)
         c.my_guk = guk_id(rec.key, rec.gmk_id, self.keys.uri)
         c.keyed, c.members, c.guk_to_uri = set(), frozenset(), {}
         c.sender, c.floor_due = None, True

@@ -11,15 +11,8 @@ namespace."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-from catalogue_support import ATTACKS, REPO, failures_besides_latency
-from support import is_root, pm_namespaces, root_links
+from catalogue_support import failures_besides_latency, run_pool
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -33,74 +26,22 @@ FILES = (
 )  # fmt: skip
 #: Known defects, judged separately (see the memory tests and the helper report).
 KNOWN = {
-    # No GMK retransmission: under bursty loss both copies of a member's I_MESSAGE can be lost
-    # for good (real time makes it happen on netns; the memory seed does not), and that
-    # member's media is then rejected after the switchover and never resumes
-    "j1-lossy-flapping.yaml": ("gmk.delivery_ratio", "link.resume_time", "media.false_reject_rate"),
+    # Under bursty loss plus link-down windows in real time, a member's media can stay rejected
+    # after a call re-key for the rest of the run (GMK delivery itself is 100 % since the
+    # distributor resends): cause not found yet; reported, not asserted, on netns
+    "j1-lossy-flapping.yaml": ("link.resume_time", "media.false_reject_rate"),
+    # At a call's end the runner hangs every UE up locally; on netns the speaker's last packets
+    # can still be in flight, a listener probes and re-joins the call from a fresh signed
+    # announcement (a legitimate join, counted by the figure as a second join). Replays into
+    # the re-joined call are rejected (crypto.srtp.SrtpHistory): security acceptances stay 0.
+    "a6-srtp-replay.yaml": ("calls.phantom",),
 }
-PARALLEL = 3  # runs at once (2 cores; each run is mostly one busy Python process)
-RUN_TIMEOUT = 240.0  # s per run (each file plays 10-18 s of real time)
 
 
 @pytest.fixture(scope="module")
 def netns_reports(tmp_path_factory):
     """Run every file on netns, PARALLEL at a time; returns {file: report} and the wall time."""
-    if not is_root():
-        pytest.skip("netns backend needs root (CAP_NET_ADMIN); the memory tests still ran")
-    links, named = root_links(), pm_namespaces()
-    out = tmp_path_factory.mktemp("netns")
-    todo = list(FILES)
-    running: dict[str, tuple[subprocess.Popen[str], float]] = {}
-    done: dict[str, tuple[int, str, str]] = {}
-    t0 = time.monotonic()
-    try:
-        while todo or running:
-            while todo and len(running) < PARALLEL:
-                name = todo.pop(0)
-                cmd = [
-                    sys.executable,
-                    str(Path(__file__).with_name("catalogue_support.py")),
-                    str(ATTACKS / name),
-                    "--backend",
-                    "netns",
-                    "--out",
-                    str(out / name),
-                ]
-                proc = subprocess.Popen(
-                    cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-                )
-                running[name] = (proc, time.monotonic())
-            for name, (proc, started) in list(running.items()):
-                if proc.poll() is None and time.monotonic() - started < RUN_TIMEOUT:
-                    continue
-                if proc.poll() is None:
-                    proc.terminate()  # the run's own cleanup removes its namespaces
-                    try:
-                        proc.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                stdout, stderr = proc.communicate()
-                done[name] = (proc.returncode, stdout, stderr)
-                del running[name]
-            time.sleep(0.2)
-    finally:
-        for proc, _ in running.values():
-            proc.kill()
-            proc.wait()
-    wall = time.monotonic() - t0
-    reports = {}
-    for name, (_rc, stdout, stderr) in done.items():
-        lines = stdout.strip().splitlines()
-        path = Path(lines[-1]) if lines else None
-        reports[name] = (
-            json.loads(path.read_text())
-            if path is not None and path.exists()
-            else {"failures": [f"no report: {stderr[-2000:]}"]}
-        )
-    assert root_links() - links == set(), "interfaces left in the root namespace"
-    assert pm_namespaces() - named == set(), "pm- namespaces left behind"
-    print(f"\n{len(FILES)} catalogue files on netns in {wall:.1f} s wall ({PARALLEL} at a time)")
-    return reports, wall
+    return run_pool(FILES, tmp_path_factory.mktemp("netns"), "catalogue")
 
 
 @pytest.mark.parametrize("name", FILES)

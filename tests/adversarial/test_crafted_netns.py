@@ -10,15 +10,8 @@ namespace."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-from catalogue_support import ATTACKS, REPO, failures_besides_latency
-from support import is_root, pm_namespaces, root_links
+from catalogue_support import failures_besides_latency, run_pool
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -28,69 +21,10 @@ FILES = (
     "c4-sakke-malformed.yaml", "h4-downgrade.yaml", "h3-nonce-reuse.yaml",
     "c6-known-answers.yaml", "d5-kms-escrow.yaml",
 )  # fmt: skip
-PARALLEL = 3  # runs at once (2 cores; each run is mostly one busy Python process)
-RUN_TIMEOUT = 240.0  # s per run (each file plays 10-20 s of real time)
-
-
 @pytest.fixture(scope="module")
 def netns_reports(tmp_path_factory):
     """Run every file on netns, PARALLEL at a time; returns {file: report} and the wall time."""
-    if not is_root():
-        pytest.skip("netns backend needs root (CAP_NET_ADMIN); the memory tests still ran")
-    links, named = root_links(), pm_namespaces()
-    out = tmp_path_factory.mktemp("netns")
-    todo = list(FILES)
-    running: dict[str, tuple[subprocess.Popen[str], float]] = {}
-    done: dict[str, tuple[int, str, str]] = {}
-    t0 = time.monotonic()
-    try:
-        while todo or running:
-            while todo and len(running) < PARALLEL:
-                name = todo.pop(0)
-                cmd = [
-                    sys.executable,
-                    str(Path(__file__).with_name("catalogue_support.py")),
-                    str(ATTACKS / name),
-                    "--backend",
-                    "netns",
-                    "--out",
-                    str(out / name),
-                ]
-                proc = subprocess.Popen(
-                    cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-                )
-                running[name] = (proc, time.monotonic())
-            for name, (proc, started) in list(running.items()):
-                if proc.poll() is None and time.monotonic() - started < RUN_TIMEOUT:
-                    continue
-                if proc.poll() is None:
-                    proc.terminate()  # the run's own cleanup removes its namespaces
-                    try:
-                        proc.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                stdout, stderr = proc.communicate()
-                done[name] = (proc.returncode, stdout, stderr)
-                del running[name]
-            time.sleep(0.2)
-    finally:
-        for proc, _ in running.values():
-            proc.kill()
-            proc.wait()
-    wall = time.monotonic() - t0
-    reports = {}
-    for name, (_rc, stdout, stderr) in done.items():
-        lines = stdout.strip().splitlines()
-        path = Path(lines[-1]) if lines else None
-        reports[name] = (
-            json.loads(path.read_text())
-            if path is not None and path.exists()
-            else {"failures": [f"no report: {stderr[-2000:]}"]}
-        )
-    assert root_links() - links == set(), "interfaces left in the root namespace"
-    assert pm_namespaces() - named == set(), "pm- namespaces left behind"
-    print(f"\n{len(FILES)} crafted-input files on netns: {wall:.1f} s wall, {PARALLEL} at a time")
-    return reports, wall
+    return run_pool(FILES, tmp_path_factory.mktemp("netns"), "crafted-input")
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -16,6 +16,7 @@ import pytest
 from prose_mesh.crypto.srtp import (
     SessionKeys,
     SrtpError,
+    SrtpHistory,
     SrtpProfile,
     SrtpReceiver,
     SrtpSender,
@@ -207,6 +208,41 @@ def test_replays_fail_inside_and_old_behind_window(window):
         assert reason_of(rx.unprotect_rtp, p) == "replay_old"
     assert rx.snapshot() == before
     assert rx.rejects == {"replay_fail": window, "replay_old": 10}
+
+
+def test_replay_state_outlives_the_receiver_of_a_call_context():
+    """A6 on netns found it: a member whose call context is re-created (left and re-joined, a
+    late-entry probe) got a fresh receiver whose empty windows accepted replays of packets it
+    had already played. With a shared history the same keys keep their replay state."""
+    mki = group_mki(0x0DF9BC39, 0x06A12AEA)
+    history = SrtpHistory(capacity=8)
+    tx = SrtpSender(GCM, MK, MS12, ssrc=SSRC, mki=mki)
+    sent = [tx.protect_rtp(rtp(seq)) for seq in range(10)]
+    floor = tx.protect_rtcp(rtcp())
+    first = SrtpReceiver(GCM, mki_len=8, history=history)
+    first.add_key(mki, MK, MS12)
+    for p in sent[:5]:
+        first.unprotect_rtp(p)
+    first.unprotect_rtcp(floor)
+    again = SrtpReceiver(GCM, mki_len=8, history=history)  # the re-created call context
+    again.add_key(mki, MK, MS12)
+    assert [reason_of(again.unprotect_rtp, p) for p in sent[:5]] == ["replay_fail"] * 5
+    assert reason_of(again.unprotect_rtcp, floor) == "replay_fail"
+    for p in sent[5:]:  # the stream goes on where it was
+        again.unprotect_rtp(p)
+    assert reason_of(first.unprotect_rtp, sent[7]) == "replay_fail"  # one state, shared
+    # other keys start clean: their indices may repeat legitimately
+    other = SrtpReceiver(GCM, mki_len=8, history=history)
+    other.add_key(mki, bytes(16), MS12)
+    tx2 = SrtpSender(GCM, bytes(16), MS12, ssrc=SSRC, mki=mki)
+    assert other.unprotect_rtp(tx2.protect_rtp(rtp(0))).index == 0
+    # bounded: the least recently used stream goes beyond the capacity
+    for n in range(20):
+        rx = SrtpReceiver(GCM, mki_len=8, history=history)
+        rx.add_key(mki, bytes([n + 1]) * 16, MS12)
+        rx.unprotect_rtp(SrtpSender(GCM, bytes([n + 1]) * 16, MS12, ssrc=SSRC, mki=mki)
+                         .protect_rtp(rtp(0)))
+    assert len(history.rtp) == 8 and history.evicted > 0
 
 
 def test_srtcp_has_its_own_replay_list():
