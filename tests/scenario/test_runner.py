@@ -28,9 +28,11 @@ def clock():
     return trio.testing.MockClock(autojump_threshold=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def adhoc20(tmp_path_factory):
-    """One memory-backend run of the main demo, shared by the tests below (about 10 s)."""
+    """One memory-backend run of the main demo, shared by the tests below (about 10 s).
+    Session scope: under pytest-xdist a module's tests may be interleaved with others on their
+    worker, which would tear a module fixture down and run the scenario again."""
     out = tmp_path_factory.mktemp("runs")
     scen = load_scenario(REPO / "scripts" / "adhoc-20.yaml")
     result = trio.run(lambda: run_scenario(scen, backend="memory", out=out, capture="air"),
