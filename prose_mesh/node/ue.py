@@ -319,7 +319,9 @@ class Ue:
         if dgram.dport in (group.monp_port, group.media_port, group.media_port + 1):
             out = self._measure(self.calls.on_udp, dgram, src_l2id=shim.src_l2id, now=now)
             verdicts = await self._execute(out, "calls")
-            if dgram.dport == group.media_port and self.calls.call(group.group_id) is None:
+            if dgram.dport == group.media_port:
+                # media no key of mine opens: I missed the call (no call), or its re-key (my
+                # call is on the old key after a lost announcement): probe for the current one
                 await self._late_entry(group, out)
             return verdicts
         self.log.reject("group_ip", Reason.NOT_FOR_ME, peer)
@@ -427,10 +429,11 @@ class Ue:
         ))  # fmt: skip
 
     async def _late_entry(self, group: GroupConfig, out: list[Any]) -> None:
-        """[EMU] Media of my group that no call of mine can open (I missed the ANNOUNCEMENT,
-        or joined the group late): probe for the call (TS 24.379 late entry) instead of
-        waiting for the next periodic announcement (TFG2, 10 s). Backs off exponentially
-        (1, 2, 4 ... 8 s) while probing brings nothing, e.g. for a member rekeyed out."""
+        """[EMU] Media of my group that no call of mine can open (I missed the ANNOUNCEMENT or
+        the call's re-key announcement, or joined the group late): probe for the call (TS 24.379
+        late entry) instead of waiting for the next periodic announcement (TFG2, 10 s). Backs
+        off exponentially (1, 2, 4 ... 8 s) while probing brings nothing, e.g. for a member
+        rekeyed out."""
         if not any(isinstance(a, Rejected) and a.reason == Reason.UNKNOWN_KEY for a in out):
             return
         now = trio.current_time()

@@ -224,6 +224,8 @@ def attribute(state: RunState) -> dict[str, dict[str, Any]]:
             out[who]["accepted"] += 1
             out[who]["accepted_kinds"][kind] += 1
         else:
+            if event == "note":  # unauthenticated, no authority (actions.Noted): not accepted
+                reason = "NOTED"
             out[who]["rejected"][reason] += 1
             out[who]["rejected_kinds"][(kind, reason)] += 1
 
@@ -243,7 +245,8 @@ def attribute(state: RunState) -> dict[str, dict[str, Any]]:
                 else:
                     who = owner[sha]
                     out[who]["delivered"] += 1
-            elif '"event":"accept"' in line or '"event":"reject"' in line:
+            elif ('"event":"accept"' in line or '"event":"reject"' in line
+                  or '"event":"note"' in line):
                 e = json.loads(line)
                 if sha in shared:
                     ordered.append(
