@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from prose_mesh.constants import MIKEY_PORT
 from prose_mesh.errors import ProseMeshError
+from prose_mesh.scenario.schema import CAPTURE_KINDS
 from prose_mesh.wire import fast
 from prose_mesh.wire.ipudp import parse_udp6
 
@@ -25,7 +26,7 @@ IMESSAGE_MIN_BODY = 400
 #: [EMU] ciphered group PDUs at most this long are taken for MONP / SRTCP signalling.
 SIGNALLING_MAX_BODY = 140
 
-KINDS = ("gmk_imessage", "pck_imessage", "srtp", "srtcp", "monp", "discovery", "any")
+KINDS = CAPTURE_KINDS  # the scenario schema's list is the one definition
 
 
 def parse(frame: bytes) -> fast.Pc5Pdu | None:

@@ -48,15 +48,11 @@ from prose_mesh.crypto.p256 import P as P256_P
 from prose_mesh.crypto.p256 import Q as P256_Q
 from prose_mesh.crypto.sakke_params import p as SAKKE_P_MPZ
 from prose_mesh.errors import ConfigError
+from prose_mesh.scenario.schema import CRAFTED
 from prose_mesh.wire import fast
 from prose_mesh.wire import mikey_codec as mc
 
-CLASSES: Final = (
-    "sig_range", "pvt_invalid", "sig_length", "sig_leading_zero", "sakke_r_invalid",
-    "sakke_length", "sakke_h_flip", "sakke_r_flip", "sp_downgrade", "csid_map", "prf",
-    "lying_length", "payload_loop", "nested_payloads", "oversize", "unknown_type",
-    "third_party_kat",
-)  # fmt: skip
+CLASSES: Final = CRAFTED  # the scenario schema's list is the one definition
 NOT_IN_SCENARIOS: Final = {
     "sig_leading_zero": "an honest leading-zero r/s must be ACCEPTED, so it is no attack; it is "
     "covered by tests/adversarial/test_c2_eccsi_inputs.py",

@@ -24,10 +24,11 @@ from typing import Any
 from prose_mesh.attack.base import Role, random_l2id
 from prose_mesh.errors import ConfigError
 from prose_mesh.node.machines import LCID_IP_GROUP
+from prose_mesh.scenario.schema import FLOOD_KINDS
 from prose_mesh.wire import fast
 from prose_mesh.wire.pc5s import DCR
 
-KINDS = ("junk", "discovery", "imessage_bad_sign", "dcr")
+KINDS = FLOOD_KINDS  # the scenario schema's list is the one definition
 MT_GROUP_ANNOUNCEMENT = 0x99  # TS 24.334 §12.2.2.1: restricted, group member, Model A
 IMESSAGE_BODY = 640
 

@@ -30,8 +30,9 @@ from prose_mesh.errors import ConfigError, ProseMeshError
 from prose_mesh.medium.air import Radio
 from prose_mesh.node.log import UeLog
 from prose_mesh.protocol.ratelimit import TokenBucket
+from prose_mesh.scenario.schema import INSIDER_ACTIONS
 
-ACTIONS = ("send_old_gmk", "decrypt_new", "resign_mutated")
+ACTIONS = INSIDER_ACTIONS  # the scenario schema's list is the one definition
 SUPPORTED_ACTIONS = ("send_old_gmk", "decrypt_new")
 MEDIA_PAYLOAD = 160
 _RX_QUEUE = 4096

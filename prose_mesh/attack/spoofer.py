@@ -25,10 +25,11 @@ from typing import Any
 from prose_mesh.attack.base import Heard, Role
 from prose_mesh.errors import ConfigError, ProseMeshError
 from prose_mesh.node.machines import LCID_IP_GROUP
+from prose_mesh.scenario.schema import SPOOF_PAYLOADS
 from prose_mesh.wire import fast
 from prose_mesh.wire.ipudp import UdpDatagram, build_udp6, parse_udp6
 
-PAYLOADS = ("media", "signalling", "discovery", "imessage")
+PAYLOADS = SPOOF_PAYLOADS  # the scenario schema's list is the one definition
 MEDIA_BODY = 236  # IPv6 40 + UDP 8 + RTP 12 + 160 voice octets + 16-octet SRTP tag
 IMESSAGE_BODY = 640
 

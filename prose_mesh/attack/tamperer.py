@@ -43,15 +43,17 @@ from typing import Any
 
 from prose_mesh.attack import capture, crafted
 from prose_mesh.attack.base import Heard, Role, random_l2id
+from prose_mesh.attack.bearer import GroupKeys
 from prose_mesh.crypto.eccsi import eccsi_sign
 from prose_mesh.errors import ConfigError, ProseMeshError
 from prose_mesh.node.machines import LCID_IP_GROUP
-from prose_mesh.protocol.pdcp import O2mReceiver, O2mSender
+from prose_mesh.protocol.pdcp import O2mSender
+from prose_mesh.scenario.schema import MUTATIONS as SCHEMA_MUTATIONS
 from prose_mesh.wire import fast
 from prose_mesh.wire import mikey_codec as mc
-from prose_mesh.wire.ipudp import UdpDatagram, build_udp6, parse_udp6
+from prose_mesh.wire.ipudp import UdpDatagram, build_udp6
 
-MUTATIONS = ("bitflip", "truncate", "length_lie", "sig_r", "sig_s", "sig_pvt", "idri_resign")
+MUTATIONS = SCHEMA_MUTATIONS  # the scenario schema's list is the one definition
 _SIG_FIELDS = {"sig_r": (0, 32), "sig_s": (32, 64), "sig_pvt": (64, 129)}
 MAX_CAPTURES = 256
 _HEAD = 14 + 11 + 5  # Ethernet + shim + PDCP header
@@ -89,6 +91,7 @@ class Tamperer(Role):
         self._seen: set[str] = set()
         self.made = 0
         self._legit = set(self.world.l2ids.values())
+        self._keys: GroupKeys | None = None  # the signer's group-bearer keys, built on first use
 
     def _setup_crafted(self, name: str) -> None:
         problems = crafted_problems(name, dict(self.options))
@@ -110,15 +113,18 @@ class Tamperer(Role):
         self._crafted_order = [(c, j) for _key, c, j in sorted(keyed)]
 
     # -- keys the attacker holds (the signer's, as an insider) ---------------------------------
-    def _pgk_for(self, group_l2: int) -> tuple[int, bytes] | None:
+    def _signer_pgks(self) -> Iterator[tuple[int, tuple[int, bytes]]]:
+        """(group L2 ID, (PGK ID, PGK)) of every group bearer the signer was provisioned for."""
         if self.signer is None:
-            return None
+            return
         groups = {cfg.group_id: cfg for cfg in self.world.groups.values()}
         for gid, pgk in self.world.prov[self.signer].pgks:
             cfg = groups.get(gid)
-            if cfg is not None and cfg.l2_group_id == group_l2:
-                return pgk
-        return None
+            if cfg is not None:
+                yield cfg.l2_group_id, pgk
+
+    def _pgk_for(self, group_l2: int) -> tuple[int, bytes] | None:
+        return next((pgk for l2, pgk in self._signer_pgks() if l2 == group_l2), None)
 
     def _target_uids(self) -> set[bytes]:
         return {self.world.prov[t].keys.uid for t in self.targets if t in self.world.prov}
@@ -156,22 +162,14 @@ class Tamperer(Role):
 
     def _open(self, frame: bytes) -> tuple[fast.Pc5Pdu, Any, mc.MikeyMessage] | None:
         """(PDU, UDP datagram, I_MESSAGE) of a group-bearer frame the held PGK opens."""
+        if self._keys is None:
+            self._keys = GroupKeys((l2, pgk_id, pgk)
+                                   for l2, (pgk_id, pgk) in self._signer_pgks())
+        opened = self._keys.open(frame)
+        if opened is None:
+            return None
+        pdu, dgram = opened
         try:
-            _mac, pdu = fast.parse_frame(frame)
-            pdcp = pdu.pdcp
-            if not isinstance(pdcp, fast.PdcpO2M):
-                return None
-            if pdcp.pgk_index == 0 and pdcp.ptk_id == 0:
-                plain = pdu.body
-            else:
-                pgk = self._pgk_for(pdu.shim.dst_l2id)
-                if pgk is None:
-                    return None
-                rx = O2mReceiver(group_l2id=pdu.shim.dst_l2id, pgks={pgk[0] & 0x1F: pgk[1]})
-                plain = rx.unprotect(
-                    pdu.shim.src_l2id, pdu.shim.lcid, pdcp.pgk_index, pdcp.ptk_id, pdcp.sn, pdu.body
-                )
-            dgram = parse_udp6(plain)
             return pdu, dgram, mc.parse_i_message(dgram.payload)
         except ProseMeshError:
             return None

@@ -375,13 +375,10 @@ def _active_at(state: RunState, t: float, roles: list[A.Role]) -> bool:
 def _delivery_figures(state: RunState) -> None:
     """victim.delivery, voice.delivery and latency.added from the UEs' decrypted media."""
     from prose_mesh.scenario.report import percentile
-    from prose_mesh.scenario.runner import parse_media
 
     roles = [r for r in state.attackers.values() if isinstance(r, A.Role)]
     if not roles:
         return
-    names = list(state.talker_ids)
-    by_tag = {rec.tag: rec for rec in state.calls.values()}
     # sent media, from the app_send lines: (call, talker, seq) -> send time (Trio time)
     sent: dict[tuple[str, str, int], float] = {}
     if state.session is not None:
@@ -395,14 +392,12 @@ def _delivery_figures(state: RunState) -> None:
     got: dict[tuple[str, str, int], set[str]] = defaultdict(set)
     delays_on: list[float] = []
     delays_off: list[float] = []
-    for rx, ue in state.ues.items():
-        for t, data in ue.media:
-            parsed = parse_media(bytes(data.get("payload", b"")))
-            if parsed is None or parsed[0] != state.canary or parsed[1] not in by_tag:
+    for rx, played in state.played().items():
+        for p in played:
+            if p.call is None:
                 continue
-            talker = names[parsed[2]] if parsed[2] < len(names) else f"#{parsed[2]}"
-            got[(by_tag[parsed[1]].id, talker, parsed[3])].add(rx)
-            (delays_on if _active_at(state, parsed[4], roles) else delays_off).append(t - parsed[4])
+            got[(p.call, p.talker, p.seq)].add(rx)
+            (delays_on if _active_at(state, p.sent, roles) else delays_off).append(p.t - p.sent)
     victims = {r.options.get("as") for r in roles if r.ROLE in ("spoofer", "insider")}
     expected = delivered = 0
     v_expected = v_delivered = 0

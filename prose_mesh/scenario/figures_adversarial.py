@@ -301,22 +301,16 @@ def _resume(state: RunState, events: list[dict[str, Any]]) -> None:
 
 def _duplicates_and_forgeries(state: RunState, counts: dict[str, float]) -> None:
     """§5 invariants 1 and 2 on the media each UE accepted (the runner's payload header)."""
-    from prose_mesh.scenario.runner import parse_media
-
-    dup = forged = 0
-    for ue in state.ues.values():
-        seen: set[tuple[bytes, int, int]] = set()
-        for _t, data in ue.media:
-            parsed = parse_media(bytes(data.get("payload", b"")))
-            if parsed is None or parsed[0] != state.canary:
-                forged += 1
-                continue
-            key = (parsed[1], parsed[2], parsed[3])
+    dup = 0
+    for played in state.played().values():
+        seen: set[tuple[bytes, str, int]] = set()
+        for p in played:
+            key = (p.tag, p.talker, p.seq)
             if key in seen:
                 dup += 1
             seen.add(key)
     counts["media.duplicates_accepted"] = float(dup)
-    counts["media.forged_accepted"] = float(forged)
+    counts["media.forged_accepted"] = float(state.foreign_media())
 
 
 def _gmk_delivery(state: RunState, counts: dict[str, float]) -> None:

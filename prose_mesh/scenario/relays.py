@@ -403,18 +403,13 @@ def finish(state: RunState) -> None:
     nodes = _nodes(state)
     if not nodes:
         return
-    from prose_mesh.scenario.runner import parse_media
-
     for k, v in relay_counts(nodes.values()).items():
         state.counts[k] = v
+    played = state.played()
     for name, node in nodes.items():
-        ue = state.ues[name]
-        for i, (t, data) in enumerate(ue.media):
-            parsed = parse_media(bytes(data.get("payload", b"")))
-            if parsed is None or parsed[0] != state.canary:
-                continue
-            hops = node.media_hops.get(i, 0) + 1  # radio hops: relays + 1
-            state.sample(f"relay.media_delay.hops{hops}", t - parsed[4])
+        for p in played[name]:
+            hops = node.media_hops.get(p.index, 0) + 1  # radio hops: relays + 1
+            state.sample(f"relay.media_delay.hops{hops}", p.t - p.sent)
     _reselection(state, nodes)
     _canary_scan(state)
     _out_of_order(state)
@@ -477,19 +472,14 @@ def _canary_scan(state: RunState) -> None:
 
 def _out_of_order(state: RunState) -> None:
     """Media played out of sequence (a reordering relay; in-window reorder is accepted)."""
-    from prose_mesh.scenario.runner import parse_media
-
     n = 0
-    for ue in state.ues.values():
-        last: dict[tuple[bytes, int], int] = {}
-        for _t, data in ue.media:
-            parsed = parse_media(bytes(data.get("payload", b"")))
-            if parsed is None or parsed[0] != state.canary:
-                continue
-            key = (parsed[1], parsed[2])
-            if key in last and parsed[3] < last[key]:
+    for played in state.played().values():
+        last: dict[tuple[bytes, str], int] = {}
+        for p in played:
+            key = (p.tag, p.talker)
+            if key in last and p.seq < last[key]:
                 n += 1
-            last[key] = max(parsed[3], last.get(key, -1))
+            last[key] = max(p.seq, last.get(key, -1))
     state.counts["relay.media_out_of_order"] = float(n)
 
 

@@ -79,22 +79,14 @@ def _r(x: float) -> float | None:
 
 def decrypted_calls(state: RunState) -> tuple[dict[str, dict[str, int]], list[float]]:
     """Per UE: media packets of each call it decrypted; and every one-way media delay (s)."""
-    from prose_mesh.scenario.runner import parse_media
-
-    by_tag = {rec.tag: rec.id for rec in state.calls.values()}
     out: dict[str, dict[str, int]] = {}
     delays: list[float] = []
-    for name, ue in state.ues.items():
+    for name, played in state.played().items():
         counts: dict[str, int] = {}
-        for t, data in ue.media:
-            parsed = parse_media(bytes(data.get("payload", b"")))
-            if parsed is None or parsed[0] != state.canary:
-                continue
-            call = by_tag.get(parsed[1])
-            if call is None:
-                continue
-            counts[call] = counts.get(call, 0) + 1
-            delays.append(t - parsed[4])
+        for p in played:
+            if p.call is not None:
+                counts[p.call] = counts.get(p.call, 0) + 1
+                delays.append(p.t - p.sent)
         out[name] = counts
     return out, delays
 

@@ -155,6 +155,19 @@ def medium_geometry(med: M.Medium) -> tuple[float | None, PathLoss | None]:
 
 
 # -- run state -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Played:
+    """One media packet a UE played out, decoded from the runner's payload header."""
+
+    t: float  # Trio time it was played
+    index: int  # its position in the UE's ``media`` list
+    call: str | None  # the call ID (None: the tag of no call of this run)
+    tag: bytes
+    talker: str
+    seq: int
+    sent: float  # Trio time the talker sent it
+
+
 @dataclass
 class CallRecord:
     id: str
@@ -193,9 +206,35 @@ class RunState:
     steps: list[dict[str, Any]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    _played: dict[str, list[Played]] | None = field(default=None, repr=False)
+    _foreign: dict[str, int] = field(default_factory=dict, repr=False)
 
     def sample(self, metric: str, value: float) -> None:
         self.samples.setdefault(metric, []).append(value)
+
+    def played(self) -> dict[str, list[Played]]:
+        """Per UE, the media of this run it played out, decoded once (after the run: the
+        report, the attack verdicts, the relay and catalogue figures all read it)."""
+        if self._played is None:
+            calls = {rec.tag: rec.id for rec in self.calls.values()}
+            names = list(self.talker_ids)
+            self._played = {}
+            for name, ue in self.ues.items():
+                out = self._played[name] = []
+                for i, (t, data) in enumerate(ue.media):
+                    parsed = parse_media(bytes(data.get("payload", b"")))
+                    if parsed is None or parsed[0] != self.canary:
+                        self._foreign[name] = self._foreign.get(name, 0) + 1
+                        continue
+                    _canary, tag, who, seq, sent = parsed
+                    talker = names[who] if who < len(names) else f"#{who}"
+                    out.append(Played(t, i, calls.get(tag), tag, talker, seq, sent))
+        return self._played
+
+    def foreign_media(self) -> int:
+        """Media packets UEs played that carry no payload header of this run (forged)."""
+        self.played()
+        return sum(self._foreign.values())
 
     def fail(self, text: str) -> None:
         self.failures.append(text)
@@ -362,19 +401,13 @@ async def _tick(state: RunState, progress: Callable[[str, dict[str, Any]], None]
 def _log_deliveries(state: RunState) -> None:
     """``app_deliver`` lines (ADVERSARIAL.md §5, event 4) for every media packet of this run a
     UE played out: (stream = call id, talker, seq), matched offline to the ``app_send`` lines."""
-    by_tag = {rec.tag: rec.id for rec in state.calls.values()}
-    names = list(state.talker_ids)
-    for name, ue in state.ues.items():
-        for t, data in ue.media:
-            parsed = parse_media(bytes(data.get("payload", b"")))
-            if parsed is None or parsed[0] != state.canary or parsed[1] not in by_tag:
-                continue
-            talker = names[parsed[2]] if parsed[2] < len(names) else f"#{parsed[2]}"
-            if state.session is not None:
-                state.session.log([{"t": round(t - state.origin, 6),
-                                    "run": state.session.run_id, "node": name,
-                                    "event": "app_deliver", "stream": by_tag[parsed[1]],
-                                    "talker": talker, "seq": parsed[3]}])
+    if state.session is None:
+        return
+    for name, played in state.played().items():
+        state.session.log([{"t": round(p.t - state.origin, 6), "run": state.session.run_id,
+                            "node": name, "event": "app_deliver", "stream": p.call,
+                            "talker": p.talker, "seq": p.seq}
+                           for p in played if p.call is not None])
 
 
 def run_scenario_sync(scenario: M.Scenario, *, backend: str, **kw: Any) -> RunResult:

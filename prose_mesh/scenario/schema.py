@@ -175,6 +175,7 @@ CRAFTED: Final = (
     "third_party_kat",
 )  # fmt: skip
 FLOOD_KINDS: Final = ("junk", "discovery", "imessage_bad_sign", "dcr")
+SPOOF_PAYLOADS: Final = ("media", "signalling", "discovery", "imessage")
 INSIDER_ACTIONS: Final = ("send_old_gmk", "decrypt_new", "resign_mutated")
 DISCOVERY_MODELS: Final = ("A", "B")
 TIMELINE_ACTIONS: Final = (
@@ -212,7 +213,7 @@ def _attacker_options() -> dict[str, dict[str, Any]]:
         },
         "spoofer": {
             "as": _ref("name"),
-            "payload": {"enum": ["media", "signalling", "discovery", "imessage"]},
+            "payload": {"enum": list(SPOOF_PAYLOADS)},
         },
         "tamperer": {
             "capture": {"enum": list(CAPTURE_KINDS)},
