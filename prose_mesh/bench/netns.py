@@ -17,6 +17,8 @@ from typing import Any
 
 import trio
 
+from prose_mesh.procstat import rss_kb
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("netns", help="UE namespaces up/down")
@@ -33,13 +35,6 @@ def meminfo() -> dict[str, int]:
             out[key] = int(value.split()[0])
     return out
 
-
-def rss_kb() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 async def _one(n: int) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -118,6 +119,9 @@ class GmkDistributor:
         self._used_ids: dict[str, set[int]] = {}
         self._l2ids: dict[str, dict[str, int]] = {}
         self._kind_of: dict[str, str] = {}  # the kind a group ID was first keyed as
+        #: I_MESSAGEs built per recipient URI: a member verifies at most this many legitimate
+        #: signatures (a figure of crafted-input scenarios, E2)
+        self.sent: Counter[str] = Counter()
 
     # -- public API
 
@@ -333,6 +337,7 @@ class GmkDistributor:
         kms = keys.kms_uri.encode()
         actions: list[Action] = []
         for uri in recipients:
+            self.sent[uri] += 1
             uid = member_uid(uri, keys.kms_uri, keys.period, keys.offset, period_no)
             guk = guk_id(issue.gmk, issue.gmk_id, uri)
             ext = GeneralExt(EXT_KEY_PARAMETERS, protect(params, gmk=issue.gmk, dppk_id=guk))

@@ -58,6 +58,7 @@ from prose_mesh import attack as A
 from prose_mesh.attack.tamperer import crafted_problems
 from prose_mesh.errors import ConfigError
 from prose_mesh.node.provision import community
+from prose_mesh.procstat import rss_kb
 from prose_mesh.scenario import model as M
 from prose_mesh.scenario import relays
 
@@ -165,7 +166,12 @@ async def run(state: RunState, nursery: trio.Nursery) -> None:
 
 
 async def _sample_discovery(state: RunState) -> None:
+    """Discovery table sizes, and the RSS when the first attack became active (J2's growth)."""
     while True:
+        if not state.rss_at_attack_kb and any(
+            isinstance(r, A.Role) and r.active for r in state.attackers.values()
+        ):
+            state.rss_at_attack_kb = rss_kb()
         for name, ue in state.ues.items():
             if name not in state.killed:
                 state.sample("discovery.table_size", float(len(ue.discovery.peers())))

@@ -50,11 +50,17 @@ are fractions so that ``"< 0.1%"`` bounds work):
 * ``gmk.downgrades`` (A5): installs whose activation is not newer than the group's newest
   one at that UE; ``gmk.verifies_beyond_verdicts`` (B4): ECCSI verifications not explained by
   a GMK verdict that follows verification (0 means: nothing rejected before the crypto, such
-  as NOT_FOR_ME, cost a verification); ``ue.<ue>.crypto.eccsi_verify`` / ``sakke_decapsulate``.
+  as NOT_FOR_ME, cost a verification); ``gmk.verifies_beyond_sent`` (E2): ECCSI verifications
+  at a UE beyond the I_MESSAGEs the run's distributors (UEs and the network's GMS) addressed
+  to it (0 means: no attacker's input reached the crypto); ``ue.<ue>.crypto.eccsi_verify`` /
+  ``sakke_decapsulate``.
 * ``calls.phantom`` / ``floor.phantom_grants`` (A6): ``call_joined`` outside any running call
   of the group (or a second join of the same call), ``floor_taken`` naming a talker that sent
   nothing within 1 s; ``calls.joins`` / ``floor.grants`` are the totals.
-* ``process.rss_mb`` (J2): this process's maximum resident set size at the end of the run.
+* ``process.rss_mb`` (E2, J2): the peak resident set size of this process during the run
+  (VmHWM, reset when the run starts: :mod:`prose_mesh.procstat` says why not ``ru_maxrss``);
+  ``process.rss_growth_pct`` (J2): resident set size at the end of the run over that when the
+  first attack started, in per cent (absent when no attack started).
 
 Wiring (``runner.run_scenario``): call :func:`flush_medium_events` before ``relays.finish`` /
 ``attacks.finish`` (they read events.jsonl; without it the last batch of the medium's
@@ -69,9 +75,11 @@ import hashlib
 import json
 import math
 import re
-import resource
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
+
+from prose_mesh.procstat import peak_rss_kb, rss_kb
+from prose_mesh.scenario.relays import NETWORK
 
 if TYPE_CHECKING:
     from prose_mesh.scenario.runner import RunState
@@ -103,7 +111,9 @@ def add_figures(state: RunState) -> None:
     _gmk_history(state, counts)
     if events is not None:
         _phantoms(state, events, counts)
-    counts["process.rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    counts["process.rss_mb"] = peak_rss_kb() / 1024.0
+    if state.rss_at_attack_kb:
+        counts["process.rss_growth_pct"] = 100.0 * (rss_kb() / state.rss_at_attack_kb - 1.0)
     for f in state.scenario.expect.figures:  # zero counters a scenario expects
         if _GENERIC.match(f.metric) and f.metric not in counts:
             counts[f.metric] = 0.0
@@ -357,7 +367,12 @@ def _gmk_history(state: RunState, counts: dict[str, float]) -> None:
     verifications beyond the GMK verdicts that may follow one (a verify spent on an input
     rejected earlier, e.g. NOT_FOR_ME, shows up here)."""
     downgrades = 0
-    excess = 0.0
+    excess = beyond_sent = 0.0
+    sent: Counter[str] = Counter()
+    network = state.relays.get(NETWORK)
+    gms = getattr(getattr(network, "gms", None), "distributor", None)
+    for dist in [ue.gmk_distributor for ue in state.ues.values()] + [gms]:
+        sent.update(getattr(dist, "sent", {}))
     for name, ue in state.ues.items():
         newest: dict[str, float] = {}
         for _t, ev in ue.events("gmk_installed"):
@@ -381,7 +396,9 @@ def _gmk_history(state: RunState, counts: dict[str, float]) -> None:
             if kind == "gmk" and reason in _AFTER_VERIFY
         )
         excess += max(0.0, verifies - may)
+        beyond_sent += max(0.0, verifies - sent[ue.uri])
     counts["gmk.downgrades"] = float(downgrades)
+    counts["gmk.verifies_beyond_sent"] = beyond_sent
     counts["gmk.verifies_beyond_verdicts"] = excess
 
 

@@ -57,6 +57,7 @@ from prose_mesh.node.provision import (
     provision,
 )
 from prose_mesh.node.ue import Ue
+from prose_mesh.procstat import reset_peak_rss
 from prose_mesh.protocol.groups import GroupConfig
 from prose_mesh.scenario import attacks, figures_adversarial, relays
 from prose_mesh.scenario import model as M
@@ -206,6 +207,7 @@ class RunState:
     steps: list[dict[str, Any]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    rss_at_attack_kb: int = 0  # RSS when an attack was first seen active (rss_growth_pct)
     _played: dict[str, list[Played]] | None = field(default=None, repr=False)
     _foreign: dict[str, int] = field(default_factory=dict, repr=False)
 
@@ -298,6 +300,7 @@ async def run_scenario(
     from prose_mesh.scenario.report import build_report
 
     interrupted: list[float] = []
+    reset_peak_rss()  # process.rss_mb is this run's peak, not that of what ran before it
 
     async def stop_on_sigint(scope: trio.CancelScope) -> None:
         if threading.current_thread() is not threading.main_thread():

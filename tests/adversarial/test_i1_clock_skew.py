@@ -2,7 +2,7 @@
 
 scripts/attacks/i1-clock-skew.yaml: members off by ±4 s (SKEW − 1) work, members off by ±6 s
 (SKEW + 1) fail closed with TS_OUT_OF_WINDOW; discovery announcers off by ±31 s are found,
-±33 s are rejected TS_OUT_OF_WINDOW."""
+±34 s are rejected TS_OUT_OF_WINDOW."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def test_i1_skew_inside_works_outside_fails_closed(clock, tmp_path):
         assert ues[name]["rejected"]["gmk"]["TS_OUT_OF_WINDOW"] >= 1
         assert {"gmk", "media", "floor"}.isdisjoint(ues[name]["accepted"]), ues[name]
         assert ues[name]["decrypted"] == {}
-    # discovery: the ±31 s announcers are in the listener's table, the ±33 s ones are not
+    # discovery: the ±31 s announcers are in the listener's table, the ±34 s ones are not
     assert figure(r, "discovery.peers.listener") == 2
     lis = ues["listener"]
     assert lis["rejected"]["discovery"]["TS_OUT_OF_WINDOW"] >= 2

@@ -1,0 +1,40 @@
+"""This process's resident memory, from ``/proc/self/status`` (Linux).
+
+Why not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the peak of the image a process
+replaced into it at ``exec``, so a run started by a big parent (a pytest worker of 330 MB)
+reports the parent's peak. ``VmHWM`` is the peak of this process's own address space, and
+writing ``5`` to ``/proc/self/clear_refs`` (Linux ≥ 4.0) resets it to the current RSS, so a
+run can measure its own peak even in a process that ran something before it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["peak_rss_kb", "reset_peak_rss", "rss_kb"]
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kb() -> int:
+    """Resident set size now (VmRSS), in KiB."""
+    return _status("VmRSS:")
+
+
+def peak_rss_kb() -> int:
+    """Peak resident set size (VmHWM) since the process started or :func:`reset_peak_rss`."""
+    return _status("VmHWM:")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak to the current RSS; False when the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
