@@ -75,7 +75,13 @@ if TYPE_CHECKING:
 
 ROLES = frozenset({"member", "group_manager", "relay"})
 MIKEY_REPEAT_GAP = 0.02  # [EMU] s between copies of a MIKEY packet (see Ue._repeat)
-LATE_ENTRY_PROBE_GAP = 1.0  # [EMU] s: first gap between media-triggered probes
+#: [EMU] s: first gap between media-triggered probes; under the 350 ms late-entry target, so a
+#: probe (or its answer) the medium lost is retried in time (J1: 1 s cost ~50 frames)
+LATE_ENTRY_PROBE_GAP = 0.25
+#: [EMU] s after the user leaves a group's call in which its media (the talker's last packets
+#: still in flight) does not trigger a late-entry probe: leaving is not to be undone by the
+#: call's own tail (TS 24.379 has an "ignoring same call ID" state for this; [R] its timer)
+LEFT_CALL_HOLD_S = 2.0
 
 
 class UeStopped(ProseMeshError):
@@ -140,6 +146,7 @@ class Ue:
         self.mikey_repeats = mikey_repeats
         self._probes: dict[str, tuple[float, float]] = {}  # group -> (last probe, gap)
         self.late_entry_probes = 0
+        self._left: dict[str, float] = {}  # group -> when the user last left its call
         self._intent_tx, self._intent_rx = trio.open_memory_channel[Any](64)
         self.running = False
         self._build_machines()
@@ -432,11 +439,13 @@ class Ue:
         """[EMU] Media of my group that no call of mine can open (I missed the ANNOUNCEMENT or
         the call's re-key announcement, or joined the group late): probe for the call (TS 24.379
         late entry) instead of waiting for the next periodic announcement (TFG2, 10 s). Backs
-        off exponentially (1, 2, 4 ... 8 s) while probing brings nothing, e.g. for a member
+        off exponentially (0.25, 0.5, 1 ... 8 s) while probing brings nothing, e.g. for a member
         rekeyed out."""
         if not any(isinstance(a, Rejected) and a.reason == Reason.UNKNOWN_KEY for a in out):
             return
         now = trio.current_time()
+        if now - self._left.get(group.group_id, -math.inf) < LEFT_CALL_HOLD_S:
+            return  # the user just left this group's call
         last, gap = self._probes.get(group.group_id, (-math.inf, LATE_ENTRY_PROBE_GAP))
         if now - last < gap:
             return
@@ -631,6 +640,9 @@ class Ue:
             lambda: self._user("calls", self.calls.send_media, group_id, payload))
 
     async def end_call(self, group_id: str) -> Any:
+        """Leave the group's call locally. Media of it still in flight does not pull the user
+        back in: no late-entry probe for the group for LEFT_CALL_HOLD_S (see there)."""
+        self._left[group_id] = trio.current_time()
         return await self.intent(lambda: self._user("calls", self.calls.end_call, group_id))
 
     async def probe(self, group_id: str) -> Any:

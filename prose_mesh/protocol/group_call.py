@@ -42,9 +42,11 @@ No arbitration (Request/Grant/Deny/queue) is implemented.
 
 **Re-key on a GMK change.** When the call's GMK is no longer the one to send under (a newer
 GMK is current, or a revoking rekey made it ``GMK_SUPERSEDED``), the originator / current talker
-re-keys the call: new call key and RAND under the newest GMK, same call ID, announced at once
-(``on_gmk_change``, which the node calls after a GMK install; also checked on send, on the
-refresh timer and on a PROBE). A member that is not announcing does not re-key; under a revoked
+re-keys the call: new call key and RAND under the newest GMK, same call ID, announced at once.
+While the old GMK may still be sent under, the re-key waits until the new one has been active
+for REKEY_LEAD_S (make-before-break: the members get the GMK meanwhile). Checked in
+``on_gmk_change``, which the node calls after a GMK install, on send, on the refresh and
+re-key timers and on a PROBE. A member that is not announcing does not re-key; under a revoked
 GMK it refuses to send until the re-key arrives. A receiver takes an announcement for the same
 call (ID, start time) under a newer GMK as a re-key (event ``call_rekeyed``): it installs the
 new keying and keeps the old one for receiving only for REKEY_OVERLAP_S [EMU], and not at all
@@ -125,6 +127,12 @@ PROBE_ANSWER_GAP_S = 0.1  # [EMU] at most one probe response per group per gap
 TALK_BURST_GAP_S = 1.0  # [EMU] a send after this silence starts a talk burst (Floor Taken)
 TALKER_HANG_S = REFRESH_INTERVAL_S  # [EMU] a talker stops re-announcing after this silence
 REKEY_OVERLAP_S = 2.0  # [EMU] after a call re-key, media under the old call key is still heard
+#: [EMU] make-before-break: the talker moves a call to a newer GMK this long after that GMK's
+#: activation while the old GMK may still be sent under, so the members, who receive the same
+#: GMK distribution at about the same time and spend tens of ms (more on a loaded host) on its
+#: ECCSI verification and SAKKE decapsulation, hold the GMK before its re-key announcement
+#: arrives (J1: announced at once, it found members still verifying their I_MESSAGEs).
+REKEY_LEAD_S = 0.5
 MAX_MONP = 4096  # [EMU] bound on a MONP message
 FLOOR_TAKEN = (2, 18)  # 24.380 subtypes Floor Taken and Floor Taken (ack required)
 FIELD_GRANTED_PARTY, FIELD_SEQ = 4, 8
@@ -299,21 +307,29 @@ class GroupCalls:
         return out
 
     def on_gmk_change(self, group_id: str, now: float) -> list[Action]:
-        """A GMK of ``group_id`` was installed: the call's announcer re-keys the call at once.
+        """A GMK of ``group_id`` was installed: the call's announcer re-keys the call
+        REKEY_LEAD_S after its activation (at once when the old GMK may no longer be sent
+        under, e.g. after a revoking rekey's switchover).
 
         The node calls this after every GMK install (it is also checked lazily on send, on the
         refresh timer and on a PROBE). Only the originator / current talker re-keys: a new call
         key and RAND under the newest GMK, same call ID, announced now.
         """
         c = self._calls.get(group_id)
-        return self._rekey_if_due(c, now) if c is not None and c.announcer else []
+        if c is None or not c.announcer:
+            return []
+        out = self._rekey_if_due(c, now)
+        rec = self.gmks.current(group_id, now)
+        if not out and rec is not None and rec.gmk_id != c.gmk_id:
+            out = [SetTimer((_TIMER, "rekey", group_id), rec.activation + REKEY_LEAD_S)]
+        return out
 
     def end_call(self, group_id: str, now: float) -> list[Action]:
         """Leave the call locally (sender state per MKI is kept: H1)."""
         self._probing.discard(group_id)
         c = self._calls.pop(group_id, None)
         out: list[Action] = [CancelTimer((_TIMER, k, group_id)) for k in
-                             ("tfg1", "announce", "release", "answer")]
+                             ("tfg1", "announce", "release", "answer", "rekey")]
         if c is not None:
             out.append(_ended(c, "local", now))
         return out
@@ -338,6 +354,8 @@ class GroupCalls:
                 return []
             out = (self._rekey_if_due(c, now) or self._announce(c, now)) if c.announcer else []
             return [*out, SetTimer(key, c.last_announce + REFRESH_INTERVAL_S)]
+        if kind == "rekey":
+            return self._rekey_if_due(c, now) if c.announcer else []
         if kind == "answer":
             c.answer_pending = False
             return self._announce(c, now, probe_response=True) if c.announcer else []
@@ -648,8 +666,11 @@ class GroupCalls:
         rec = self.gmks.current(c.group.group_id, now)
         if rec is None or rec.gmk_id == c.gmk_id or self._send_verdict(rec, now) is not None:
             return []
-        if not self._is_newer(rec, c) and self._send_verdict_id(c.gmk_id, now) is None:
+        old_sendable = self._send_verdict_id(c.gmk_id, now) is None
+        if not self._is_newer(rec, c) and old_sendable:
             return []
+        if old_sendable and now < rec.activation + REKEY_LEAD_S:
+            return []  # make-before-break (REKEY_LEAD_S); the "rekey" timer comes back
         rng = self._rng
         ev = self._switch_keying(c, rec, rng.getrandbits(128).to_bytes(16, "big"),
                                  rng.getrandbits(128).to_bytes(16, "big"), self.keys.uri, now)

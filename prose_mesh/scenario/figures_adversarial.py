@@ -34,8 +34,9 @@ are fractions so that ``"< 0.1%"`` bounds work):
   each untampered media frame (matched to the medium's ``deliver`` line by ``frame_sha256``).
   A reject of such a frame is false unless it is an allowed class: ``NOT_FOR_ME``, a GMK
   lifetime verdict (:data:`LIFETIME_REASONS`, ``rejected_by_lifetime``), or
-  ``UNKNOWN_KEY`` at most :data:`PRE_KEY_WINDOW` before the receiver joined a call (a frame
-  that overtook the call's key announcement; counted in ``rejected_before_key``), or
+  ``UNKNOWN_KEY`` at most :data:`PRE_KEY_WINDOW` before the receiver joined a call or took
+  a call's re-key (a frame that overtook its key announcement, or whose announcement the
+  medium lost until a late-entry probe brought it again; ``rejected_before_key``), or
   ``UNKNOWN_KEY`` at most that long after the receiver hung up (the runner ends a call at each
   UE locally; frames still in flight then have no key: ``rejected_after_hangup``).
 * ``media.duplicates_accepted`` (A6, J1; invariant 2): a (call, talker, seq) accepted twice
@@ -84,7 +85,10 @@ from prose_mesh.scenario.relays import NETWORK
 if TYPE_CHECKING:
     from prose_mesh.scenario.runner import RunState
 
-PRE_KEY_WINDOW = 1.0  # s: UNKNOWN_KEY this long before a call_joined is "overtook the key"
+#: s: UNKNOWN_KEY this long before a call_joined / call_rekeyed is "overtook the key": covers
+#: the announcement's verification and a lost announcement's late-entry probes (0.25 + 0.5 s)
+PRE_KEY_WINDOW = 1.0
+KEY_ARRIVALS = ("call_joined", "call_rekeyed")  # UE events after which a call's key is held
 GMK_DELIVERY_BOUND = 10.0  # s: ADVERSARIAL.md J1 "GMK delivery 100 % within 10 s"
 IN_FLIGHT_S = 1.0  # s: a GMK sent this close to the end and not installed is "in flight"
 LINK_RESUME_LOOKAHEAD = 10.0  # s after a link-up within which a resume is looked for
@@ -209,9 +213,7 @@ def _read_events(state: RunState) -> list[dict[str, Any]] | None:
         '"event":"accept"',
         '"event":"reject"',
         '"event":"app_send"',
-        '"name":"call_joined"',
-        '"name":"call_ended"',
-        '"name":"floor_taken"',
+        *(f'"name":"{name}"' for name in (*KEY_ARRIVALS, "call_ended", "floor_taken")),
     )
     try:
         with open(path) as fh:  # only the lines the figures read (a soak's log is large)
@@ -231,7 +233,7 @@ def _first_verdicts(
     joined: dict[str, list[float]] = defaultdict(list)
     ended: dict[str, list[float]] = defaultdict(list)
     for e in events:
-        if e.get("event") == "ue_event" and e.get("name") == "call_joined":
+        if e.get("event") == "ue_event" and e.get("name") in KEY_ARRIVALS:
             joined[e["node"]].append(float(e["t"]))
         elif e.get("event") == "ue_event" and e.get("name") == "call_ended":
             ended[e["node"]].append(float(e["t"]))

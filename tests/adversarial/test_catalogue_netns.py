@@ -24,18 +24,6 @@ FILES = (
     # the relay misbehaviour files (G1-G3): a malicious relay between real namespaces
     "g1-relay-drop-reorder.yaml", "g2-relay-modify-crossforward.yaml", "g3-relay-eavesdrop.yaml",
 )  # fmt: skip
-#: Known defects, judged separately (see the memory tests and the helper report).
-KNOWN = {
-    # Under bursty loss in real time a member can miss a call's re-key announcement: its media
-    # is rejected (UNKNOWN_KEY) until its late-entry probe is answered (~17 frames, 1 %, in one
-    # run) - the file's "< 0.001 %" bound counts those as false rejects; reported, not asserted
-    "j1-lossy-flapping.yaml": ("media.false_reject_rate",),
-    # At a call's end the runner hangs every UE up locally; on netns the speaker's last packets
-    # can still be in flight, a listener probes and re-joins the call from a fresh signed
-    # announcement (a legitimate join, counted by the figure as a second join). Replays into
-    # the re-joined call are rejected (crypto.srtp.SrtpHistory): security acceptances stay 0.
-    "a6-srtp-replay.yaml": ("calls.phantom",),
-}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +37,5 @@ def test_catalogue_file_on_netns(netns_reports, name):
     reports, _wall = netns_reports
     r = reports[name]
     assert r.get("backend") == "netns" and r.get("time") == "real", r["failures"]
-    known = KNOWN.get(name, ())
-    failures = [f for f in failures_besides_latency(r) if not f.startswith(known)]
-    assert failures == [], failures
+    assert failures_besides_latency(r) == [], r["failures"]
     assert r["invariants"]["invariants"]["every_frame_one_verdict"]["ok"]

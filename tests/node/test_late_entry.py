@@ -8,6 +8,7 @@ import trio.testing
 from _node_helpers import STANDARD, running_ues, scenario
 
 from prose_mesh.node.provision import group_config
+from prose_mesh.node.ue import LATE_ENTRY_PROBE_GAP, LEFT_CALL_HOLD_S
 
 
 @pytest.fixture
@@ -47,8 +48,8 @@ async def test_a_member_that_missed_the_announcement_joins_on_media(clock):
 
 
 async def test_media_triggered_probes_back_off(clock):
-    """A member that cannot join (here: its GMK was never delivered) probes at 1, 2, 4, 8 s
-    gaps, not on every packet."""
+    """A member that cannot join (here: its GMK was never delivered) probes at doubling gaps
+    from LATE_ENTRY_PROBE_GAP (0.25, 0.5, 1, 2 ... s), not on every packet."""
     scen = scenario((STANDARD,))
     async with running_ues("memory", scen) as (air, ues):
         gms, u2, u3 = ues["u1"], ues["u2"], ues["u3"]
@@ -63,5 +64,36 @@ async def test_media_triggered_probes_back_off(clock):
             await u2.send_media(cfg.group_id, bytes([i % 256]) * 160)
             await trio.sleep(0.02)
         assert u3.log.rejected[("media", "UNKNOWN_KEY")] >= 490
-        assert 3 <= u3.late_entry_probes <= 5  # t = 0, 1, 3, 7 (+15 s would be next)
+        # probes at t = (2^n - 1) * gap while that is within the 10 s of media (+- one probe:
+        # the first UNKNOWN_KEY and the loop's end are not exactly at 0 and 10 s)
+        expected = sum(1 for n in range(10) if (2**n - 1) * LATE_ENTRY_PROBE_GAP <= 10.0)
+        assert expected - 1 <= u3.late_entry_probes <= expected + 1, expected
         assert not u3.media
+
+
+async def test_leaving_a_call_is_not_undone_by_its_tail(clock):
+    """Media of a call the user just left (the talker still talking, or its last packets in
+    flight) does not make the UE probe and re-join for LEFT_CALL_HOLD_S; after that a call
+    still going on is late-entered as usual."""
+    scen = scenario((STANDARD,))
+    async with running_ues("memory", scen) as (_air, ues):
+        gms, u2, u3 = ues["u1"], ues["u2"], ues["u3"]
+        cfg = group_config(scen, STANDARD)
+        issue = await gms.distribute(cfg)
+        with trio.fail_after(5):
+            await u3.wait_event("gmk_installed", gmk_id=issue.gmk_id)
+        since = len(u3.history)
+        await u2.start_call(cfg.group_id)
+        await u3.wait_event("call_joined", since=since, group=cfg.group_id)
+        await u3.end_call(cfg.group_id)
+        left, since = trio.current_time(), len(u3.history)
+        while trio.current_time() - left < LEFT_CALL_HOLD_S - 0.1:
+            await u2.send_media(cfg.group_id, b"\x01" * 160)
+            await trio.sleep(0.02)
+        assert u3.late_entry_probes == 0 and u3.calls.call(cfg.group_id) is None
+        assert u3.log.rejected[("media", "UNKNOWN_KEY")] >= 50  # it did hear the call
+        for _ in range(25):
+            await u2.send_media(cfg.group_id, b"\x02" * 160)
+            await trio.sleep(0.02)
+        t_joined, _ev = await u3.wait_event("call_joined", since=since, group=cfg.group_id)
+        assert t_joined - left >= LEFT_CALL_HOLD_S and u3.late_entry_probes == 1

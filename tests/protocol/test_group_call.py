@@ -559,7 +559,7 @@ def _media_packets(w: World, sender: str) -> list[bytes]:
 
 
 def test_ordinary_rekey_mid_call_lets_an_added_member_join(kms):
-    from prose_mesh.protocol.group_call import REKEY_OVERLAP_S
+    from prose_mesh.protocol.group_call import REKEY_LEAD_S, REKEY_OVERLAP_S
     srcs = _stores("alice", "bob")
     dave = StoreGmks(GmkStore(), GROUP)  # added ad hoc: holds only the new GMK
     w = build_world(kms, ["alice", "bob", "dave"], gmks={**srcs, "dave": dave})
@@ -577,8 +577,15 @@ def test_ordinary_rekey_mid_call_lets_an_added_member_join(kms):
         s.install(NEW_GMK, w.now)  # ordinary (non-revoking) rekey
     w.clear()
     w.run("alice", w.ues["alice"].on_gmk_change(GROUP, w.now))
+    # make-before-break: the call moves to the new GMK REKEY_LEAD_S after its activation
+    assert not w.events("alice", "call_rekeyed")
+    w.advance(NEW_GMK.activation + REKEY_LEAD_S - 0.01)
+    assert not w.events("alice", "call_rekeyed")
+    w.advance(NEW_GMK.activation + REKEY_LEAD_S)
+    rekeyed_at = w.now
     (rk,) = w.events("alice", "call_rekeyed")
     assert (rk["gmk_id"], rk["old_gmk_id"]) == (NEW_GMK.gmk_id, GMK_ID)
+    assert rk["t"] == rekeyed_at
     (joined,) = w.events("dave", "call_joined")
     assert joined["call_id"] == call_id and joined["caller"] == uri("alice")
     (rk_bob,) = w.events("bob", "call_rekeyed")
@@ -589,7 +596,7 @@ def test_ordinary_rekey_mid_call_lets_an_added_member_join(kms):
     # in flight under the old call key: still heard inside the overlap, refused after it
     w.deliver("alice", late1, to={"bob"})
     assert [m["payload"] for m in w.events("bob", "media")] == [b"in flight 1"]
-    w.now = NOW + 1 + REKEY_OVERLAP_S + 0.1
+    w.now = rekeyed_at + REKEY_OVERLAP_S + 0.1
     w.deliver("alice", late2, to={"bob"})
     assert w.verdicts("bob", "media")[-1].reason is Reason.UNKNOWN_KEY
     w.clear()
@@ -600,6 +607,26 @@ def test_ordinary_rekey_mid_call_lets_an_added_member_join(kms):
     assert [m["payload"] for m in w.events("alice", "media")] == [b"reply"]
     assert all(m["mki"].startswith(f"{NEW_GMK.gmk_id:08x}") for m in w.events("dave", "media"))
     assert all(e.name != "call_refused" for n in w.ues for e in w.log[n] if isinstance(e, Event))
+
+
+def test_ordinary_rekey_is_make_before_break(kms):
+    """Media sent during REKEY_LEAD_S after the new GMK's activation stays under the old GMK
+    (members still verifying the new GMK's I_MESSAGE can open it); then the call moves."""
+    from prose_mesh.protocol.group_call import REKEY_LEAD_S
+    srcs = _stores("alice", "bob")
+    w = build_world(kms, ["alice", "bob"], gmks=srcs)
+    setup_call(w)
+    w.now = NEW_GMK.activation
+    for s in srcs.values():
+        s.install(NEW_GMK, w.now)
+    w.clear()
+    w.run("alice", w.ues["alice"].on_gmk_change(GROUP, w.now))
+    w.run("alice", w.ues["alice"].send_media(GROUP, b"lead", w.now + REKEY_LEAD_S / 2))
+    w.advance(NEW_GMK.activation + REKEY_LEAD_S)
+    w.run("alice", w.ues["alice"].send_media(GROUP, b"moved", w.now))
+    got = [(m["payload"], int(m["mki"][:8], 16)) for m in w.events("bob", "media")]
+    assert got == [(b"lead", GMK_ID), (b"moved", NEW_GMK.gmk_id)]
+    assert len(w.events("bob", "call_rekeyed")) == 1
 
 
 def test_revoking_rekey_mid_call_keeps_members_and_cuts_the_removed_one(kms):

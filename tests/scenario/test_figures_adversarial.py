@@ -1,0 +1,33 @@
+"""§5 invariant 4 classes of prose_mesh.scenario.figures_adversarial on a hand-made event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prose_mesh.scenario import figures_adversarial as F
+
+
+def _frame(sha: str, t: float, reason: str | None, node: str = "m2") -> list[dict[str, Any]]:
+    verdict: dict[str, Any] = {"t": t, "node": node, "event": "reject" if reason else "accept",
+                               "kind": "media", "reason": reason, "frame_sha256": sha}
+    return [{"t": t - 0.001, "node": node, "event": "deliver", "frame_sha256": sha,
+             "flags": []}, verdict]
+
+
+def _key(name: str, t: float, node: str = "m2") -> dict[str, Any]:
+    return {"t": t, "node": node, "event": "ue_event", "name": name, "data": {}}
+
+
+def test_unknown_key_is_allowed_only_just_before_the_key_arrives():
+    events = [
+        *_frame("a1", 5.0, "UNKNOWN_KEY"), _key("call_rekeyed", 5.4),  # overtook its re-key
+        *_frame("a2", 8.0, "UNKNOWN_KEY"), _key("call_joined", 8.0 + F.PRE_KEY_WINDOW / 2),
+        *_frame("b1", 12.0, "UNKNOWN_KEY"), _key("call_rekeyed", 12.0 + F.PRE_KEY_WINDOW + 0.5),
+        *_frame("c1", 20.0, None),
+        *_frame("c2", 21.0, "UNKNOWN_KEY", node="m3"),  # another UE's key event does not count
+    ]
+    counts: dict[str, float] = {}
+    F._first_verdicts(None, events, counts)  # type: ignore[arg-type]
+    assert counts["media.first_verdicts"] == 5
+    assert counts["media.rejected_before_key"] == 2
+    assert counts["media.false_rejects"] == 2
