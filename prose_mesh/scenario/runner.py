@@ -207,6 +207,8 @@ class RunState:
     steps: list[dict[str, Any]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    first_keying_at: dict[str, float] = field(default_factory=dict)  # group -> its first
+    keyed: dict[str, trio.Event] = field(default_factory=dict)  # create_group step (when, done)
     rss_at_attack_kb: int = 0  # RSS when an attack was first seen active (rss_growth_pct)
     _played: dict[str, list[Played]] | None = field(default=None, repr=False)
     _foreign: dict[str, int] = field(default_factory=dict, repr=False)
@@ -361,6 +363,13 @@ async def run_scenario(
                 for g in scenario.groups:
                     if g.type == "standard":
                         steps.start_soon(_standard_keying, state, g, g.id not in created)
+                        if g.id not in created:
+                            state.first_keying_at[g.id] = 0.0
+                for step in scenario.timeline:
+                    if isinstance(step.action, M.CreateGroup):
+                        group = step.action.group
+                        state.first_keying_at[group] = min(
+                            step.at, state.first_keying_at.get(group, math.inf))
                 for step in scenario.timeline:
                     steps.start_soon(_at, state, step)
                 steps.start_soon(stop_on_sigint, steps.cancel_scope)
@@ -594,6 +603,13 @@ async def _distribute(s: RunState, group: str, *, metric: str, op: Callable[...,
 
 
 async def _create_group(s: RunState, a: M.CreateGroup) -> None:
+    try:
+        await _create_group_keyed(s, a)
+    finally:
+        s.keyed.setdefault(a.group, trio.Event()).set()
+
+
+async def _create_group_keyed(s: RunState, a: M.CreateGroup) -> None:
     t0 = trio.current_time()
     if relays.manages(s, a.group):  # the GMS is on the network side: GMKs over IP and relays
         s.sample("group.setup_time", await relays.distribute(s, a.group, "create") - t0)
@@ -706,6 +722,12 @@ async def _call(s: RunState, a: M.Call) -> None:
     speaker = s.ues[a.speaker]
     rec.start = trio.current_time()
     rec.end = rec.start + a.duration
+    if rec.start - s.origin >= s.first_keying_at.get(a.group, math.inf):
+        # The group's first GMK distribution is due but not over (a busy host set the run up
+        # late and both steps came due at once): nobody starts a call of a group with no key
+        # yet, so the speaker waits for it, as a user would, within the call's duration.
+        with trio.move_on_at(rec.end):
+            await s.keyed.setdefault(a.group, trio.Event()).wait()
     try:
         if speaker.calls.call(rec.group_id) is not None:
             s.fail(f"call {a.id}: {a.speaker} is still in a call of {a.group}; talks in it")
