@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -16,17 +18,23 @@ def clock():
     return trio.testing.MockClock(autojump_threshold=0)
 
 
+async def _keyed(scen: Any, ues: dict[str, Any]) -> Any:
+    """The standard group keyed by u1 (its GMS); returns its configuration once u3 has it."""
+    cfg = group_config(scen, STANDARD)
+    issue = await ues["u1"].distribute(cfg)
+    with trio.fail_after(5):
+        await ues["u3"].wait_event("gmk_installed", gmk_id=issue.gmk_id)
+    return cfg
+
+
 async def test_a_member_that_missed_the_announcement_joins_on_media(clock):
     """u3 is out of reach when u2 announces; back in reach, the first media it cannot open
     makes it PROBE, u2 answers with a probe-response ANNOUNCEMENT, and u3 decrypts the rest -
     long before the next periodic announcement (10 s)."""
     scen = scenario((STANDARD,))
     async with running_ues("memory", scen) as (air, ues):
-        gms, u2, u3 = ues["u1"], ues["u2"], ues["u3"]
-        cfg = group_config(scen, STANDARD)
-        issue = await gms.distribute(cfg)
-        with trio.fail_after(5):
-            await u3.wait_event("gmk_installed", gmk_id=issue.gmk_id)
+        u2, u3 = ues["u2"], ues["u3"]
+        cfg = await _keyed(scen, ues)
         air.medium.link_down("u2", "u3")
         since = len(u3.history)
         await u2.start_call(cfg.group_id)
@@ -77,11 +85,8 @@ async def test_leaving_a_call_is_not_undone_by_its_tail(clock):
     still going on is late-entered as usual."""
     scen = scenario((STANDARD,))
     async with running_ues("memory", scen) as (_air, ues):
-        gms, u2, u3 = ues["u1"], ues["u2"], ues["u3"]
-        cfg = group_config(scen, STANDARD)
-        issue = await gms.distribute(cfg)
-        with trio.fail_after(5):
-            await u3.wait_event("gmk_installed", gmk_id=issue.gmk_id)
+        u2, u3 = ues["u2"], ues["u3"]
+        cfg = await _keyed(scen, ues)
         since = len(u3.history)
         await u2.start_call(cfg.group_id)
         await u3.wait_event("call_joined", since=since, group=cfg.group_id)
