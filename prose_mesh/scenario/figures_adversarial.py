@@ -58,10 +58,11 @@ are fractions so that ``"< 0.1%"`` bounds work):
 * ``calls.phantom`` / ``floor.phantom_grants`` (A6): ``call_joined`` outside any running call
   of the group (or a second join of the same call), ``floor_taken`` naming a talker that sent
   nothing within 1 s; ``calls.joins`` / ``floor.grants`` are the totals.
-* ``process.rss_mb`` (E2, J2): the peak resident set size of this process during the run
-  (VmHWM, reset when the run starts: :mod:`prose_mesh.procstat` says why not ``ru_maxrss``);
-  ``process.rss_growth_pct`` (J2): resident set size at the end of the run over that when the
-  first attack started, in per cent (absent when no attack started).
+* ``process.rss_mb`` (E2, E3, J2): the peak resident set size of this process from the start
+  of the run to the end of its timeline (VmHWM, reset when the run starts:
+  :mod:`prose_mesh.procstat` says why not ``ru_maxrss``), so not the memory the figures after
+  the run take to read its event log; ``process.rss_growth_pct`` (J2): RSS at the end of the
+  timeline over RSS when an attack was first seen active, in per cent (absent without one).
 
 Wiring (``runner.run_scenario``): call :func:`flush_medium_events` before ``relays.finish`` /
 ``attacks.finish`` (they read events.jsonl; without it the last batch of the medium's
@@ -115,9 +116,10 @@ def add_figures(state: RunState) -> None:
     _gmk_history(state, counts)
     if events is not None:
         _phantoms(state, events, counts)
-    counts["process.rss_mb"] = peak_rss_kb() / 1024.0
+    counts["process.rss_mb"] = (state.rss_peak_kb or peak_rss_kb()) / 1024.0
     if state.rss_at_attack_kb:
-        counts["process.rss_growth_pct"] = 100.0 * (rss_kb() / state.rss_at_attack_kb - 1.0)
+        end = state.rss_end_kb or rss_kb()
+        counts["process.rss_growth_pct"] = 100.0 * (end / state.rss_at_attack_kb - 1.0)
     for f in state.scenario.expect.figures:  # zero counters a scenario expects
         if _GENERIC.match(f.metric) and f.metric not in counts:
             counts[f.metric] = 0.0

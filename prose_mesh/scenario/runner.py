@@ -57,7 +57,7 @@ from prose_mesh.node.provision import (
     provision,
 )
 from prose_mesh.node.ue import Ue
-from prose_mesh.procstat import reset_peak_rss
+from prose_mesh.procstat import peak_rss_kb, reset_peak_rss, rss_kb
 from prose_mesh.protocol.groups import GroupConfig
 from prose_mesh.scenario import attacks, figures_adversarial, relays
 from prose_mesh.scenario import model as M
@@ -209,6 +209,8 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     first_keying_at: dict[str, float] = field(default_factory=dict)  # group -> its first
     keyed: dict[str, trio.Event] = field(default_factory=dict)  # create_group step (when, done)
+    rss_peak_kb: int = 0  # peak RSS up to the end of the timeline (process.rss_mb)
+    rss_end_kb: int = 0  # RSS at the end of the timeline
     rss_at_attack_kb: int = 0  # RSS when an attack was first seen active (rss_growth_pct)
     _played: dict[str, list[Played]] | None = field(default=None, repr=False)
     _foreign: dict[str, int] = field(default_factory=dict, repr=False)
@@ -376,6 +378,8 @@ async def run_scenario(
                 await trio.sleep_until(origin + scenario.duration)
                 steps.cancel_scope.cancel()
             report_progress("stopping", {})
+            # the run's memory, before the offline figures read the event log into memory
+            state.rss_peak_kb, state.rss_end_kb = peak_rss_kb(), rss_kb()
             nursery.cancel_scope.cancel()
         # the medium's last batch before the UEs' verdicts: a verdict line must not precede
         # the `deliver` line of its frame (attack attribution reads the file in order)
