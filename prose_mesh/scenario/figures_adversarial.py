@@ -31,7 +31,9 @@ are fractions so that ``"< 0.1%"`` bounds work):
   the catalogue's literal (MKI, SSRC, index) test.
 * ``media.first_verdicts``, ``media.false_rejects``, ``media.false_reject_rate``,
   ``media.rejected_before_key`` (A7, J1; §5 invariant 4): per receiver, the first verdict on
-  each untampered media frame (matched to the medium's ``deliver`` line by ``frame_sha256``).
+  each untampered media frame of which a legitimate transmission reached it (matched to the
+  medium's ``deliver`` lines by ``frame_sha256``; an attacker's verbatim replay of a frame the
+  receiver never had, e.g. to the UE that sent it, is the attack figures' business).
   A reject of such a frame is false unless it is an allowed class: ``NOT_FOR_ME``, a GMK
   lifetime verdict (:data:`LIFETIME_REASONS`, ``rejected_by_lifetime``), or
   ``UNKNOWN_KEY`` at most :data:`PRE_KEY_WINDOW` before the receiver joined a call or took
@@ -229,9 +231,13 @@ def _first_verdicts(
 ) -> None:
     """§5 invariant 4 on media, and accepted corrupted copies (J1)."""
     delivered: dict[tuple[str, str], list[str]] = {}
+    legit: set[tuple[str, str]] = set()  # (node, SHA) of which a legitimate copy was delivered
     for e in events:
         if e.get("event") == "deliver":
-            delivered.setdefault((e["node"], e["frame_sha256"]), []).extend(e.get("flags", []))
+            key = (e["node"], e["frame_sha256"])
+            delivered.setdefault(key, []).extend(e.get("flags", []))
+            if e.get("attack") is None:
+                legit.add(key)
     joined: dict[str, list[float]] = defaultdict(list)
     ended: dict[str, list[float]] = defaultdict(list)
     for e in events:
@@ -252,8 +258,8 @@ def _first_verdicts(
         tampered = flags is None or "corrupt" in flags  # no untouched copy was delivered
         if e["event"] == "accept" and tampered:
             corrupt_accepted += 1
-        if tampered or key in seen:
-            continue
+        if tampered or key in seen or key not in legit:
+            continue  # invariant 4 is about legitimate frames (attackers' have their figures)
         seen.add(key)
         first += 1
         if e["event"] == "accept" or e.get("reason") == "NOT_FOR_ME":

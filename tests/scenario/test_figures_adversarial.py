@@ -7,11 +7,12 @@ from typing import Any
 from prose_mesh.scenario import figures_adversarial as F
 
 
-def _frame(sha: str, t: float, reason: str | None, node: str = "m2") -> list[dict[str, Any]]:
+def _frame(sha: str, t: float, reason: str | None, node: str = "m2",
+           attack: str | None = None) -> list[dict[str, Any]]:
     verdict: dict[str, Any] = {"t": t, "node": node, "event": "reject" if reason else "accept",
                                "kind": "media", "reason": reason, "frame_sha256": sha}
     return [{"t": t - 0.001, "node": node, "event": "deliver", "frame_sha256": sha,
-             "flags": []}, verdict]
+             "flags": [], "attack": attack}, verdict]
 
 
 def _key(name: str, t: float, node: str = "m2") -> dict[str, Any]:
@@ -25,6 +26,7 @@ def test_unknown_key_is_allowed_only_just_before_the_key_arrives():
         *_frame("b1", 12.0, "UNKNOWN_KEY"), _key("call_rekeyed", 12.0 + F.PRE_KEY_WINDOW + 0.5),
         *_frame("c1", 20.0, None),
         *_frame("c2", 21.0, "UNKNOWN_KEY", node="m3"),  # another UE's key event does not count
+        *_frame("d1", 22.0, "replay_old", attack="replayer"),  # only an attacker delivered it
     ]
     counts: dict[str, float] = {}
     F._first_verdicts(None, events, counts)  # type: ignore[arg-type]
