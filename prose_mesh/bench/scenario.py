@@ -5,12 +5,30 @@ Keys: ``group_setup_s``, ``call_setup_p50_ms``, ``call_setup_p95_ms``, ``late_en
 documents (call setup ≤ 300 ms, late entry ≤ 350 ms, media delay ≤ 150 ms) and whether they
 were met. On the memory backend times are virtual, with each UE's crypto CPU time charged as
 virtual time; on netns they are real, and every UE shares one Python process (contention).
+
+Scale keys (issue #8): ``ues``; ``gmk_carriage`` (``group``: every GMK I_MESSAGE on the group
+bearer to every member; ``addressed``: carried to its member only, :mod:`prose_mesh.scale.
+addressed`; ``--gmk-carriage auto`` picks it above ``AUTO_ABOVE`` UEs); ``wall`` — wall-clock
+seconds of the phases (``provisioning``, ``attaching``, ``ues_up`` = start until every UE
+runs, ``run``, ``report``, ``total``); ``gmk_delivery_p50_s``/``p95_s``/``max_s`` (each
+member's install after the distribution started); ``call_setup_max_ms``; ``peak_rss_mb`` (this
+process's VmHWM over the run: the only process, as every UE runs in it).
+
+``--workers N`` (N ≥ 1; default ``auto`` = one per core above ``AUTO_ABOVE`` UEs, else 0)
+runs :func:`prose_mesh.scale.shard.run_sharded` instead of the scenario runner: the medium and
+the GMS in this process, the members over N worker processes, real time on both backends. It
+measures only a standard group's bring-up, GMK distribution, rekey and call setup (its keys:
+``wall.ues_up``, ``gmk_create``/``gmk_rekey``/``call_setup`` as {members, done, p50_s, p95_s,
+max_s}, ``processes`` with each one's ``peak_rss_mb``), not the scenario's timeline.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
+import time
 from typing import Any
 
 from prose_mesh.bench._common import emit, host_info
@@ -27,7 +45,23 @@ def register(topics: Any) -> None:
     add_run_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", default=None, help="keep the run folder here (default: temp)")
+    parser.add_argument("--gmk-carriage", choices=("auto", "group", "addressed"),
+                        default="auto",
+                        help="GMK I_MESSAGEs to every member on the group bearer, or carried to "
+                             "their member only (prose_mesh.scale.addressed); auto: addressed "
+                             "above 256 UEs")
+    parser.add_argument("--workers", default="auto", type=_workers,
+                        help="N >= 1: members sharded over N worker processes (GMK and call "
+                             "setup figures only, real time); 0: the scenario runner in one "
+                             "process; auto (default): one per core above 256 UEs, else 0")
     parser.set_defaults(func=run)
+
+
+def _workers(value: str) -> str:
+    """``--workers``: ``auto`` or a count >= 0."""
+    if value != "auto" and not (value.isdigit() and int(value) >= 0):
+        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}")
+    return value
 
 
 def _ms(fig: dict[str, Any] | None, key: str) -> float | None:
@@ -70,6 +104,11 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
         out["relay_provisioning_s"] = _ms(f.get("relay.provisioning_time"), "max")
         if out["relay_provisioning_s"] is not None:
             out["relay_provisioning_s"] /= 1e3
+    gmk = f.get("gmk.delivery_time") or {}
+    out["gmk_delivery_samples"] = int(gmk.get("count") or 0)
+    for key in ("p50", "p95", "max"):
+        out[f"gmk_delivery_{key}_s"] = None if gmk.get(key) is None else round(gmk[key], 4)
+    out["call_setup_max_ms"] = _ms(f.get("call.setup_time"), "max")
     out["targets_ms"] = TARGETS_MS
     out["targets_met"] = {k: (out[k] is not None and out[k] <= v) for k, v in TARGETS_MS.items()}
     out["report"] = report["path"] + "/report.json"
@@ -77,16 +116,102 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    from prose_mesh.commands.run import load_and_run
+class PhaseClock:
+    """The runner's ``progress`` callback: wall-clock time at which each phase began."""
 
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.first: dict[str, float] = {}
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        self.first.setdefault(phase, time.monotonic() - self.t0)
+
+    def phases(self, end: float) -> dict[str, float | None]:
+        at = self.first
+        def span(a: str, b: str) -> float | None:
+            return round(at[b] - at[a], 3) if a in at and b in at else None
+
+        return {"provisioning": span("provisioning", "attaching"),
+                "attaching": span("attaching", "running"),
+                "ues_up": round(at["running"], 3) if "running" in at else None,
+                "run": span("running", "report"),
+                "report": round(end - at["report"], 3) if "report" in at else None,
+                "total": round(end, 3)}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from prose_mesh.commands.run import choose_backend
+    from prose_mesh.errors import ConfigError, EnvironmentProblem
+    from prose_mesh.procstat import peak_rss_kb
+    from prose_mesh.scale import addressed
+    from prose_mesh.scenario.loader import ScenarioError, load_scenario
+    from prose_mesh.scenario.runner import run_scenario_sync
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    big = len(scenario.ues) > addressed.AUTO_ABOVE
+    workers = (os.cpu_count() or 1) if args.workers == "auto" and big else (
+        0 if args.workers == "auto" else int(args.workers))
+    if workers > 0:
+        return _run_sharded(args, scenario, workers)
+    carriage = args.gmk_carriage
+    if carriage == "auto":
+        carriage = "addressed" if len(scenario.ues) > addressed.AUTO_ABOVE else "group"
+    clock = PhaseClock()
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp:
-        out = args.out or tmp
-        code, report = load_and_run(args, out=out, capture="none", quiet=args.json)
-        if report is None:
-            return code
-        result = figures(report)
+        try:
+            backend, note = choose_backend(args.backend)
+            if note and not args.json:
+                print(note, file=sys.stderr)
+            res = run_scenario_sync(
+                scenario, backend=backend, seed=args.seed, out=args.out or tmp, capture="none",
+                backend_note=note, progress=clock,
+                ue_factory=addressed.ue_factory if carriage == "addressed" else None)
+        except (ConfigError, EnvironmentProblem) as exc:
+            print(f"prose-mesh bench scenario: {exc}", file=sys.stderr)
+            return 2
+        result = figures(res.report)
+        result["ues"] = len(scenario.ues)
+        result["gmk_carriage"] = carriage
+        result["wall"] = clock.phases(time.monotonic() - clock.t0)
+        result["peak_rss_mb"] = round(peak_rss_kb() / 1024.0, 1)  # reset at the run's start
         if args.out is None:
             result["report"] = None  # the temporary folder is gone
         emit(result, args.json)
+    code = res.exit_code
+    if res.report.get("interrupted"):
+        return 130
     return 0 if code in (0, 1) else code
+
+
+def _run_sharded(args: argparse.Namespace, scenario: Any, workers: int) -> int:
+    """``--workers N``: the sharded standard-group benchmark (prose_mesh.scale.shard)."""
+    import trio
+
+    from prose_mesh.commands.run import choose_backend
+    from prose_mesh.errors import ConfigError, EnvironmentProblem
+    from prose_mesh.scale.shard import run_sharded
+
+    if args.gmk_carriage == "group":
+        print("prose-mesh bench scenario: --workers needs addressed GMK carriage "
+              "(the GMS's radio is in this process, the members' in the workers)",
+              file=sys.stderr)
+        return 2
+    try:
+        backend, note = choose_backend(args.backend)
+        if note and not args.json:
+            print(note, file=sys.stderr)
+        result = trio.run(lambda: run_sharded(scenario, backend=backend, workers=workers,
+                                              seed=args.seed))
+    except (ConfigError, EnvironmentProblem) as exc:
+        print(f"prose-mesh bench scenario: {exc}", file=sys.stderr)
+        return 2
+    result["host"] = host_info()
+    emit(result, args.json)
+    complete = all(result.get(k, {}).get("done") == result.get(k, {}).get("members")
+                   for k in ("gmk_create", "gmk_rekey", "call_setup"))
+    return 0 if complete else 1

@@ -21,10 +21,15 @@ Both backends share one :class:`~prose_mesh.medium.core.Medium` and one delivery
 
 Frames of other EtherTypes are refused by ``send`` (and never cross the netns medium, whose
 socket only reads 0x88B5): the kernel's own IPv6 chatter must not reach the air.
+
+Scale runs only: a sender's task may set :data:`ADDRESSEES` around a send to have the medium
+carry that frame to those UEs only (``Medium.transmit(addressees=...)``; used by
+:mod:`prose_mesh.scale.addressed` for per-member GMK I_MESSAGEs). Nothing else sets it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import math
 import os
@@ -46,6 +51,11 @@ ETHERTYPE_PC5 = 0x88B5  # PROTOCOL.md §1.1, Local Experimental Ethertype 1
 MAX_FRAME = 14 + 1500
 RX_QUEUE = 4096  # frames a memory radio buffers before the medium drops with rx_queue_full
 _BATCH = 64  # frames handled before yielding to other tasks
+
+#: [EMU] scale runs: the UEs the frame being sent by this task is carried to (None: all that
+#: hear it). Set by the sender around ``Radio.send``; a Trio task's context is its own.
+ADDRESSEES: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar(
+    "prose_mesh_addressees", default=None)
 
 
 class FrameRefused(ParseError):
@@ -161,13 +171,14 @@ class Air:
         """Release backend resources."""
 
     # -- the shared engine ------------------------------------------------------------------------
-    def _on_frame(self, sender: str, frame: bytes) -> None:
+    def _on_frame(self, sender: str, frame: bytes,
+                  addressees: frozenset[str] | None = None) -> None:
         """A frame left ``sender``'s radio: log it, capture it, schedule its copies."""
         now = trio.current_time()
         if self.session is not None:
             self.session.on_air(sender, frame, now)
         heap = self._heap
-        for d in self.medium.transmit(sender, frame, now):
+        for d in self.medium.transmit(sender, frame, now, addressees=addressees):
             if d.at <= now and not heap:
                 self._finish(d, now)
             else:
@@ -218,6 +229,7 @@ class Air:
             "delivered": total.delivered,
             "dropped": dict(total.dropped),
             "duplicates": total.dup_created,
+            **({"unaddressed": self.medium.unaddressed} if self.medium.unaddressed else {}),
         }
 
 
@@ -231,8 +243,9 @@ class MemoryRadio(Radio):
         check_frame(frame)
         if self.name not in self.air.radios:
             raise ConfigError(f"UE {self.name!r} is detached")
+        addressees = ADDRESSEES.get()
         await trio.lowlevel.checkpoint()
-        self.air._on_frame(self.name, bytes(frame))
+        self.air._on_frame(self.name, bytes(frame), addressees)
 
     async def receive(self) -> bytes:
         return await self._rx.receive()
@@ -283,7 +296,17 @@ class NetnsRadio(Radio):
         check_frame(frame)
         if self.sock.fileno() < 0:
             raise ConfigError(f"UE {self.name!r} is detached")
-        await aio.send(self.sock, frame)
+        addressees = ADDRESSEES.get()
+        if addressees is None:
+            await aio.send(self.sock, frame)
+            return
+        pending = self.air._addressed  # type: ignore[attr-defined]
+        pending[bytes(frame)] = addressees  # the medium's reader picks it up with the frame
+        try:
+            await aio.send(self.sock, frame)
+        except BaseException:
+            pending.pop(bytes(frame), None)  # never sent: nothing will pick it up
+            raise
 
     async def receive(self) -> bytes:
         data = await aio.recv(self.sock)
@@ -312,6 +335,8 @@ class NetnsAir(Air):
             raise
         self._by_ifname: dict[str, str] = {}
         self._out: dict[str, Any] = {}
+        # frame -> addressees, from a radio of this process (ADDRESSEES) to the reader
+        self._addressed: dict[bytes, frozenset[str]] = {}
 
     async def _make_radios(self, names: list[str]) -> list[Radio]:
         ports = await trio.to_thread.run_sync(self.fabric.add, names)
@@ -346,6 +371,7 @@ class NetnsAir(Air):
     async def _reader(self) -> None:
         sock = self.sock
         by_ifname = self._by_ifname
+        addressed = self._addressed
         while True:
             try:
                 await trio.lowlevel.wait_readable(sock)
@@ -358,7 +384,8 @@ class NetnsAir(Air):
                     break
                 sender = by_ifname.get(addr[0])
                 if sender is not None and len(frame) >= 14:
-                    self._on_frame(sender, frame)
+                    self._on_frame(sender, frame, addressed.pop(frame, None)
+                                   if addressed else None)
             self._flush_events()
             await trio.lowlevel.checkpoint()
 

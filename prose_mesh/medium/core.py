@@ -152,6 +152,7 @@ class Medium:
         self._busy: dict[str, float] = {}
         self._hearers: dict[str, list[tuple[str, _LinkState | None, float]]] = {}
         self._tx = 0
+        self.unaddressed = 0  # hearers not carried a copy of an addressed frame (scale runs)
 
     # -- nodes ----------------------------------------------------------------------------
     def add_node(
@@ -266,21 +267,34 @@ class Medium:
         return [r for r, _st, _edge in self._hearers_of(sender)]
 
     # -- the hot path ---------------------------------------------------------------------------
-    def transmit(self, sender: str, frame: bytes, now: float) -> list[Delivery]:
-        """``sender`` put ``frame`` on the air at ``now``: decide the fate of every copy."""
+    def transmit(self, sender: str, frame: bytes, now: float, *,
+                 addressees: frozenset[str] | None = None) -> list[Delivery]:
+        """``sender`` put ``frame`` on the air at ``now``: decide the fate of every copy.
+
+        ``addressees`` (scale runs only, see :mod:`prose_mesh.scale.addressed`): the frame is
+        carried to these UEs only; the other hearers get no copy, no per-copy event and no
+        pair count - the ``tx`` line says how many (``unaddressed``) instead. The airtime
+        model still charges the whole neighbourhood (the frame is on the air)."""
         node = self._node(sender)
         self._tx += 1
         tx = self._tx
         sha = hashlib.sha256(frame).hexdigest()[:SHA_HEX]
         attack = node.attack
         t = self._t(now)
-        self.events.append(
-            {"t": t, "run": self.run, "node": sender, "event": "tx", "tx": tx,
-             "frame_sha256": sha, "src": sender, "len": len(frame), "attack": attack}
-        )
+        line: dict[str, Any] = {"t": t, "run": self.run, "node": sender, "event": "tx",
+                                "tx": tx, "frame_sha256": sha, "src": sender,
+                                "len": len(frame), "attack": attack}
+        self.events.append(line)
         out: list[Delivery] = []
         hearers = self._hearers_of(sender)
-        if not hearers:
+        skipped: list[str] = []
+        if addressees is not None and hearers:
+            skipped = [h[0] for h in hearers if h[0] not in addressees]
+            if skipped:
+                hearers = [h for h in hearers if h[0] in addressees]
+                line["unaddressed"] = len(skipped)
+                self.unaddressed += len(skipped)
+        if not hearers and not skipped:
             return out
         start = now
         tau = 0.0
@@ -296,6 +310,8 @@ class Medium:
                     self._drop_now(sender, receiver, tx, sha, attack, t, refused)
                 return out
             self._busy[sender] = start + tau
+            if skipped:
+                self._charge_unaddressed(skipped, start, tau)
         rng = self.rng
         admin_down = self._admin_down
         for receiver, st, edge in hearers:
@@ -445,6 +461,15 @@ class Medium:
         window.append((now, tau))
         self._cr_used[sender] = used + tau
         return None
+
+    def _charge_unaddressed(self, skipped: list[str], start: float, tau: float) -> None:
+        """The channels of hearers an addressed frame skips are busy for its air time all the
+        same: advance them as a carried copy would (no queueing verdict, no event)."""
+        busy = self._busy
+        for receiver in skipped:
+            rx_start = max(start, busy.get(receiver, start))
+            if rx_start - start <= self.max_queue_s:
+                busy[receiver] = rx_start + tau
 
     def _drop_event(
         self, s: str, r: str, tx: int, sha: str, attack: str | None, t: float, reason: str,

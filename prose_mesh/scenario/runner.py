@@ -282,6 +282,7 @@ async def run_scenario(
     charge_cpu: bool | None = None,
     backend_note: str | None = None,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
+    ue_factory: Callable[[dict[str, Provisioned]], Callable[..., Ue]] | None = None,
 ) -> RunResult:
     """Play ``scenario`` on ``backend`` and return the report (also written to report.json).
 
@@ -289,7 +290,8 @@ async def run_scenario(
     time as virtual time, so memory-backend latencies include the cost of the crypto.
     ``progress(phase, info)`` is called at each phase (``provisioning``, ``attaching``,
     ``running`` with ``t``/``duration`` about every second, ``stopping``, ``report``) for a
-    live status line; it must not block.
+    live status line; it must not block. ``ue_factory(provisioned)`` (scale runs, see
+    :mod:`prose_mesh.scale.addressed`) returns the constructor used instead of :class:`Ue`.
 
     Ctrl-C (SIGINT, when called in the main thread) while the timeline plays ends the run
     early, as if its duration were over: the UEs stop, the captures and events are flushed,
@@ -338,10 +340,11 @@ async def run_scenario(
         radios = await air.attach_many(names, [u.position for u in scenario.ues])
         configure_medium(air, scenario.medium)
         ues: dict[str, Ue] = {}
+        make_ue = Ue if ue_factory is None else ue_factory(prov)
         for u, radio in zip(scenario.ues, radios, strict=True):
             log = UeLog(u.name, run=session.run_id, sink=session.log, origin=origin)
-            ues[u.name] = Ue(prov[u.name], clock=UeClock(epoch, u.clock_offset), log=log,
-                             radio=radio, known_peers=known, charge_cpu=charge_cpu)
+            ues[u.name] = make_ue(prov[u.name], clock=UeClock(epoch, u.clock_offset), log=log,
+                                  radio=radio, known_peers=known, charge_cpu=charge_cpu)
         state = RunState(scenario, air, ues, prov, canary, origin, session=session)
         state.talker_ids = {name: i for i, name in enumerate(names)}
         state.notes.extend(learned_defaults_note(scenario))

@@ -205,3 +205,17 @@ def test_non_bytes_inputs_raise_package_errors(value):
         sakke.sakke_encapsulate(value, identity=ID, z_pub=Z)
     with pytest.raises(InvalidKey):
         sakke.validate_rsk(identity=ID, rsk=RSK, z_pub=value)
+
+
+def test_one_shot_receiver_without_tables_checks_the_rsk():
+    """A receiver whose tables were never built decapsulates without them, and checks its RSK
+    (RFC 6508 §6.1.2) the first time, like a tabled one; nothing is built for it."""
+    sakke._receivers.clear()
+    sakke._validated.clear()
+    other_id = b"2011-03\x00tel:+447700900123\x00"
+    rsk_other = sakke.sakke_extract_rsk(identity=other_id, z=H(V["z"]))
+    with pytest.raises(DecapsulationError, match=r"6\.1\.2"):
+        sakke.sakke_decapsulate(ENC, identity=ID, rsk=rsk_other, z_pub=Z)
+    assert sakke.sakke_decapsulate(ENC, identity=ID, rsk=RSK, z_pub=Z) == SSV
+    assert sakke.sakke_decapsulate(ENC, identity=ID, rsk=RSK, z_pub=Z) == SSV  # checked once
+    assert (ID, RSK, Z) not in sakke._receivers._data and len(sakke._validated._data) == 1
