@@ -598,10 +598,25 @@ class Ue:
         await self.intent(lambda: self._user("discovery", self.discovery.solicit,
                                              discovery_group_id, target=target))
 
-    async def distribute(self, group: GroupConfig, **kw: Any) -> Any:
-        """Distribute a (new) GMK of ``group`` as its GMS / ad-hoc creator; returns the issue."""
-        return await self.intent(lambda: self._distributor_op(
-            group.group_id, self.gmk_distributor.distribute, group, **kw))
+    async def distribute(self, group: GroupConfig, *, batch: int | None = None,
+                         **kw: Any) -> Any:
+        """Distribute a (new) GMK of ``group`` as its GMS / ad-hoc creator; returns the issue.
+
+        ``batch``: build and send the I_MESSAGEs that many members at a time, each batch with
+        its own T (``GmkDistributor.distribute(recipients=...)`` then ``resend``): 2000 of
+        them take the GMS 16-35 s to build, and stamped once they arrive out of the window."""
+        if batch is None:
+            return await self.intent(lambda: self._distributor_op(
+                group.group_id, self.gmk_distributor.distribute, group, **kw))
+        members = kw.get("members")
+        todo = sorted((frozenset(members) if members is not None else group.members)
+                      - {self.uri})
+        issue = await self.intent(lambda: self._distributor_op(
+            group.group_id, self.gmk_distributor.distribute, group,
+            recipients=todo[:batch], **kw))
+        for i in range(batch, len(todo), batch):
+            await self.resend_gmk(group.group_id, todo[i:i + batch])
+        return issue
 
     async def add_member(self, group_id: str, uri: str, **kw: Any) -> Any:
         return await self.intent(lambda: self._distributor_op(

@@ -136,11 +136,15 @@ class GmkDistributor:
         gmk: bytes | None = None,
         gmk_id: int | None = None,
         revoking: bool = False,
+        recipients: Iterable[str] | None = None,
     ) -> tuple[GmkIssue, list[Action]]:
         """Issue a new GMK for ``group`` to ``members`` (default: the group's members).
 
         Standard groups go out as :class:`SendGroupIp`; ad-hoc and temporary groups as
         :class:`SendUnicastIp` over each member's D2D link (``member_l2ids`` must cover them).
+        ``recipients`` (members, default all but me) get their I_MESSAGE now; the others later
+        by :meth:`resend`, each batch with its own T (a GMS of thousands spends seconds
+        building them: stamped once, the last would reach their members outside the window).
         """
         self._check_authority(group)
         membership = frozenset(members) if members is not None else group.members
@@ -162,7 +166,13 @@ class GmkDistributor:
             group.group_id, gmk_id, gmk, activation, quantize(activation + period), membership,
             self._rng.getrandbits(128).to_bytes(16, "big"), group.kind, revoking,
         )  # fmt: skip
-        actions = self._send(group, issue, sorted(membership - {self.keys.uri}), now)
+        now_to = membership - {self.keys.uri}
+        if recipients is not None:
+            if not set(recipients) <= now_to:
+                raise ConfigError(f"recipients not members of {group.group_id}: "
+                                  f"{sorted(set(recipients) - now_to)}")
+            now_to = frozenset(recipients)
+        actions = self._send(group, issue, sorted(now_to), now)
         self._groups[group.group_id] = group
         self._issued[group.group_id] = issue
         self._used_ids.setdefault(group.group_id, set()).add(gmk_id)
