@@ -10,6 +10,7 @@ from support import VECTORS, have_tshark, is_root, load_vector
 __all__ = ["have_tshark", "is_root", "load_vector"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist appends the group to each node ID
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``): a module's tests stay
     on one worker (module fixtures such as a shared scenario run are built once), and every test
