@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,15 @@ def is_root() -> bool:
 def root_links() -> set[str]:
     """Interface names in the root namespace (a namespace test must not add any)."""
     return set(os.listdir("/sys/class/net"))
+
+
+@contextlib.contextmanager
+def no_netns_leaks() -> Iterator[None]:
+    """Assert that the block left no interface in the root namespace and no pm- namespace."""
+    links, named = root_links(), pm_namespaces()
+    yield
+    assert root_links() - links == set(), "new interfaces appeared in the root namespace"
+    assert pm_namespaces() - named == set(), "pm- namespaces left behind"
 
 
 def pm_namespaces() -> set[str]:

@@ -286,8 +286,11 @@ class MemoryAir(Air):
 
 
 # -- netns backend -----------------------------------------------------------------------------
-class NetnsRadio(Radio):
-    def __init__(self, air: NetnsAir, name: str, mac: bytes, sock: Any) -> None:
+class SocketRadio(Radio):
+    """A radio over a non-blocking datagram socket: AF_PACKET in the UE's namespace (netns), or
+    one end of a SOCK_SEQPACKET pair (the scale runs' workers, :mod:`prose_mesh.scale.shard`)."""
+
+    def __init__(self, air: Any, name: str, mac: bytes, sock: Any) -> None:
         super().__init__(air, name, mac)
         self.sock = sock
         sock.setblocking(False)
@@ -296,26 +299,47 @@ class NetnsRadio(Radio):
         check_frame(frame)
         if self.sock.fileno() < 0:
             raise ConfigError(f"UE {self.name!r} is detached")
-        addressees = ADDRESSEES.get()
-        if addressees is None:
-            await aio.send(self.sock, frame)
-            return
-        pending = self.air._addressed  # type: ignore[attr-defined]
-        pending[bytes(frame)] = addressees  # the medium's reader picks it up with the frame
-        try:
-            await aio.send(self.sock, frame)
-        except BaseException:
-            pending.pop(bytes(frame), None)  # never sent: nothing will pick it up
-            raise
+        await aio.send(self.sock, frame)
 
     async def receive(self) -> bytes:
         data = await aio.recv(self.sock)
+        if not data:  # SOCK_SEQPACKET: the medium's end closed (AF_PACKET never reads b"")
+            raise trio.EndOfChannel
         await trio.lowlevel.checkpoint()  # a ready socket must not starve the other tasks
         return data
 
     def _end(self) -> None:
         if self.sock.fileno() >= 0:
             trio.lowlevel.notify_closing(self.sock)
+
+
+class NetnsRadio(SocketRadio):
+    async def send(self, frame: bytes) -> None:
+        addressees = ADDRESSEES.get()
+        if addressees is None:
+            await super().send(frame)
+            return
+        pending = self.air._addressed  # type: ignore[attr-defined]
+        pending[bytes(frame)] = addressees  # the medium's reader picks it up with the frame
+        try:
+            await super().send(frame)
+        except BaseException:
+            pending.pop(bytes(frame), None)  # never sent: nothing will pick it up
+            raise
+
+
+def hand_over(out: dict[str, Any], d: Delivery) -> str | None:
+    """Write a copy to its receiver's socket on the medium's side; a drop reason or None."""
+    sock = out.get(d.receiver)
+    if sock is None:
+        return "detached"
+    try:
+        sock.send(d.frame)
+    except BlockingIOError:
+        return "medium_tx_full"
+    except OSError:
+        return "medium_tx_error"
+    return None
 
 
 class NetnsAir(Air):
@@ -354,16 +378,7 @@ class NetnsAir(Air):
         await trio.to_thread.run_sync(self.fabric.remove, [name])
 
     def _hand_over(self, d: Delivery) -> str | None:
-        out = self._out.get(d.receiver)
-        if out is None:
-            return "detached"
-        try:
-            out.send(d.frame)
-        except BlockingIOError:
-            return "medium_tx_full"
-        except OSError:
-            return "medium_tx_error"
-        return None
+        return hand_over(self._out, d)
 
     async def _serve(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._reader)

@@ -45,7 +45,7 @@ import trio
 
 from netns import aio
 from prose_mesh.errors import ConfigError
-from prose_mesh.medium.air import Air, Radio, check_frame, open_air
+from prose_mesh.medium.air import Air, NetnsRadio, Radio, SocketRadio, hand_over, open_air
 from prose_mesh.medium.core import Delivery, Medium
 from prose_mesh.node.clock import UeClock, wall_epoch
 from prose_mesh.node.log import UeLog
@@ -80,34 +80,6 @@ async def _recv_exact(sock: trio.socket.SocketType, n: int) -> bytes:
 async def _recv_msg(sock: trio.socket.SocketType) -> Any:
     (n,) = _LEN.unpack(await _recv_exact(sock, _LEN.size))
     return pickle.loads(await _recv_exact(sock, n))
-
-
-# -- radios over a socket a worker was handed --------------------------------------------------
-class SocketRadio(Radio):
-    """A radio over a non-blocking datagram socket (AF_PACKET in the UE's namespace, or one end
-    of a SOCK_SEQPACKET pair): used by workers, and by :class:`PipeAir` for local UEs."""
-
-    def __init__(self, air: Any, name: str, mac: bytes, sock: socket.socket) -> None:
-        super().__init__(air, name, mac)
-        self.sock = sock
-        sock.setblocking(False)
-
-    async def send(self, frame: bytes) -> None:
-        check_frame(frame)
-        if self.sock.fileno() < 0:
-            raise ConfigError(f"UE {self.name!r} is detached")
-        await aio.send(self.sock, frame)
-
-    async def receive(self) -> bytes:
-        data = await aio.recv(self.sock)
-        if not data:  # SOCK_SEQPACKET: the medium's end closed
-            raise trio.EndOfChannel
-        await trio.lowlevel.checkpoint()
-        return data
-
-    def _end(self) -> None:
-        if self.sock.fileno() >= 0:
-            trio.lowlevel.notify_closing(self.sock)
 
 
 class PipeAir(Air):
@@ -158,16 +130,7 @@ class PipeAir(Air):
         await trio.lowlevel.checkpoint()
 
     def _hand_over(self, d: Delivery) -> str | None:
-        out = self._out.get(d.receiver)
-        if out is None:
-            return "detached"
-        try:
-            out.send(d.frame)
-        except BlockingIOError:
-            return "medium_tx_full"
-        except OSError:
-            return "medium_tx_error"
-        return None
+        return hand_over(self._out, d)
 
     def _close_backend(self) -> None:
         for sock in self._out.values():
@@ -179,21 +142,9 @@ class PipeAir(Air):
                 sock.close()
 
 
-class _PipeRadio(SocketRadio):
-    async def send(self, frame: bytes) -> None:
-        from prose_mesh.medium.air import ADDRESSEES
-
-        addressees = ADDRESSEES.get()
-        if addressees is None:
-            await super().send(frame)
-            return
-        pending = self.air._addressed  # a UE of the coordinator's process (the GMS)
-        pending[bytes(frame)] = addressees
-        try:
-            await super().send(frame)
-        except BaseException:
-            pending.pop(bytes(frame), None)  # never sent: nothing will pick it up
-            raise
+class _PipeRadio(NetnsRadio):
+    """A UE of the coordinator's own process (the GMS): its addressed frames are handed to
+    the reader as NetnsRadio hands them (``self.air._addressed``)."""
 
 
 @asynccontextmanager
@@ -559,13 +510,13 @@ async def _start_worker(names: list[str], radios: dict[str, Radio],
                         protocol=pickle.HIGHEST_PROTOCOL)
     fds = [radios[n].sock.fileno() for n in names]  # type: ignore[attr-defined]
 
-    def hand_over() -> None:  # blocking, in a thread: the worker reads once it has started
+    def give_sockets() -> None:  # blocking, in a thread: the worker reads once it has started
         mine.sendall(_LEN.pack(len(init)) + init)
         for i in range(0, len(fds), _FDS_PER_MSG):
             socket.send_fds(mine, [b"f"], fds[i:i + _FDS_PER_MSG])
 
     try:
-        await trio.to_thread.run_sync(hand_over)
+        await trio.to_thread.run_sync(give_sockets)
     except BaseException:
         proc.kill()
         mine.close()

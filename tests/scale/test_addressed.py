@@ -14,48 +14,25 @@ from typing import Any
 
 import pytest
 import trio.testing
+from _scale_scenario import county
 
 from prose_mesh.scale import addressed
 from prose_mesh.scenario import loads_scenario
 from prose_mesh.scenario.runner import RunResult, run_scenario
 
 N = 6
-SCENARIO = f"""
-version: 1
-name: scale-small
-seed: 8
-duration: 40s
-kms: {{uri: kms.county.example.org, key_period: 30d}}
-ues:
-  gms: {{identity: {{user: "sip:gms@county.example.org"}}, roles: [group_manager],
-         position: [50, 50]}}
-ue_sets:
-  m:
-    count: {N}
-    digits: 2
-    identity: {{user: "sip:m{{index:2}}@county.example.org"}}
-    grid: {{origin: [0, 0], spacing: 10, columns: 3}}
-groups:
-  county:
-    type: standard
-    manager: gms
-    members: ["m*"]
-    l2_group_id: 0x00D001
-    gmk: {{period: 1h}}
-medium:
-  mode: range
-  range: 1000
-  default: {{delay: 2ms}}
-timeline:
-  - {{at: 1s, create_group: {{group: county}}}}
-  - {{at: 10s, call: {{id: first, group: county, speaker: m01, duration: 2s}}}}
-  - {{at: 20s, rekey: {{group: county}}}}
-  - {{at: 30s, call: {{id: second, group: county, speaker: m05, duration: 2s}}}}
+SCENARIO = county(
+    "scale-small", N, seed=8, duration="40s", columns=3,
+    group_extra="    gmk: {period: 1h}\n",
+    timeline="""\
+  - {at: 10s, call: {id: first, group: county, speaker: m01, duration: 2s}}
+  - {at: 20s, rekey: {group: county}}
+  - {at: 30s, call: {id: second, group: county, speaker: m05, duration: 2s}}
 expect:
   decrypt:
-    - {{ue: "m*", call: first, must: true}}
-    - {{ue: "m*", call: second, must: true}}
-"""
+    - {ue: "m*", call: first, must: true}
+    - {ue: "m*", call: second, must: true}
+""")
 
 
 def _run(out: Path, factory: Any) -> RunResult:

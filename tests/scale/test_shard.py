@@ -8,40 +8,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import pm_namespaces, root_links
+from _scale_scenario import county
+from support import no_netns_leaks
 
 from prose_mesh.scale.shard import run_sharded, split
 from prose_mesh.scenario import loads_scenario
 
 N = 12
-SCENARIO = f"""
-version: 1
-name: shard-small
-seed: 9
-duration: 1m
-kms: {{uri: kms.county.example.org, key_period: 30d}}
-ues:
-  gms: {{identity: {{user: "sip:gms@county.example.org"}}, roles: [group_manager],
-         position: [50, 50]}}
-ue_sets:
-  m:
-    count: {N}
-    digits: 2
-    identity: {{user: "sip:m{{index:2}}@county.example.org"}}
-    grid: {{origin: [0, 0], spacing: 10, columns: 4}}
-groups:
-  county:
-    type: standard
-    manager: gms
-    members: ["m*"]
-    l2_group_id: 0x00D001
-medium:
-  mode: range
-  range: 1000
-  default: {{delay: 2ms}}
-timeline:
-  - {{at: 1s, create_group: {{group: county}}}}
-"""
+SCENARIO = county("shard-small", N, seed=9, duration="1m", columns=4)
 ALLOWED_REJECTS = {"gmk:REPLAY", "gmk:TS_OUT_OF_WINDOW"}  # the MIKEY repeat; stale copies
 
 
@@ -76,10 +50,8 @@ async def test_sharded_memory() -> None:
 def netns_no_leaks():
     if os.geteuid() != 0:
         pytest.skip("network namespace tests need root (CAP_NET_ADMIN)")
-    links, named = root_links(), pm_namespaces()
-    yield
-    assert root_links() - links == set(), "new interfaces appeared in the root namespace"
-    assert pm_namespaces() - named == set(), "pm- namespaces left behind"
+    with no_netns_leaks():
+        yield
 
 
 async def test_sharded_netns(netns_no_leaks: None) -> None:
