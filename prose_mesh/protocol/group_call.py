@@ -60,7 +60,8 @@ Two calls for one group merge onto the one with the earlier (start time, call ID
 
 Events: ``call_joined`` {group, call_id, caller (authenticated signer), originator (MONP,
 unauthenticated), announced_at (key message T, Unix s), t}; ``media`` {group, call_id, sender,
-ssrc, seq, index, mki, payload, sent_at}; ``floor_taken`` {group, call_id, talker, ssrc};
+ssrc, seq, index, mki, payload, sent_at, t (my clock when I accepted it)};
+``floor_taken`` {group, call_id, talker, ssrc};
 ``call_ended`` {group, call_id, reason, t}; ``call_rekeyed`` {group, call_id, gmk_id,
 old_gmk_id, caller, t}; ``call_refused`` {group, what, reason} for a local
 request refused (no usable GMK, not a member, no call); ``srtp_tx`` {mki (hex), ssrc, index,
@@ -611,7 +612,7 @@ class GroupCalls:
         c.last_heard = now
         data_ = {"group": group.group_id, "call_id": c.call_id, "sender": sender,
                  "ssrc": u.ssrc, "seq": seq, "index": u.index, "mki": mki.hex(),
-                 "payload": payload, "sent_at": sent_at}
+                 "payload": payload, "sent_at": sent_at, "t": now}
         return [Accepted(kind, sender, {"ssrc": u.ssrc, "index": u.index}),
                 Event("media", data_)]
 

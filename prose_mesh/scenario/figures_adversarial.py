@@ -180,7 +180,8 @@ def _lifetime(state: RunState, counts: dict[str, float]) -> None:
             if len(mki) < 8:
                 continue
             span = life.get(int(mki[:8], 16))
-            now = ue.clock.at(t)
+            # the clock the receiver judged the packet by (the node logs it a little later)
+            now = float(data["t"]) if "t" in data else ue.clock.at(t)
             if span is None or not span[0] <= now <= span[1] + g:
                 outside += 1
             else:
