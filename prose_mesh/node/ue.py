@@ -371,6 +371,10 @@ class Ue:
             elif isinstance(action, Event):
                 self._on_domain_event(action)
                 if action.name == "gmk_installed":
+                    # New key material: media of the group this UE could not open may open
+                    # now, so its late-entry probes start again from the shortest gap (J1: a
+                    # member whose I_MESSAGE came by resend had backed off to seconds).
+                    self._probes.pop(action.data["group_id"], None)
                     # A call of that group may have to re-key under the new GMK at once (an
                     # ordinary rekey lets newcomers in; a revoking one shuts the removed out).
                     await self._execute(self._measure(
