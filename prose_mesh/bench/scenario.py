@@ -140,41 +140,29 @@ class PhaseClock:
 
 
 def run(args: argparse.Namespace) -> int:
-    from prose_mesh.commands.run import choose_backend
-    from prose_mesh.errors import ConfigError, EnvironmentProblem
+    from prose_mesh.commands.run import load_or_say, run_loaded
     from prose_mesh.procstat import peak_rss_kb
     from prose_mesh.scale import addressed
-    from prose_mesh.scenario.loader import ScenarioError, load_scenario
-    from prose_mesh.scenario.runner import run_scenario_sync
 
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    scenario = load_or_say(args.scenario)
+    if scenario is None:
         return 2
     big = len(scenario.ues) > addressed.AUTO_ABOVE
-    workers = (os.cpu_count() or 1) if args.workers == "auto" and big else (
-        0 if args.workers == "auto" else int(args.workers))
+    workers = int(args.workers) if args.workers != "auto" else (os.cpu_count() or 1) if big else 0
     if workers > 0:
         return _run_sharded(args, scenario, workers)
     carriage = args.gmk_carriage
     if carriage == "auto":
-        carriage = "addressed" if len(scenario.ues) > addressed.AUTO_ABOVE else "group"
+        carriage = "addressed" if big else "group"
     clock = PhaseClock()
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp:
-        try:
-            backend, note = choose_backend(args.backend)
-            if note and not args.json:
-                print(note, file=sys.stderr)
-            res = run_scenario_sync(
-                scenario, backend=backend, seed=args.seed, out=args.out or tmp, capture="none",
-                backend_note=note, progress=clock,
-                ue_factory=addressed.ue_factory if carriage == "addressed" else None)
-        except (ConfigError, EnvironmentProblem) as exc:
-            print(f"prose-mesh bench scenario: {exc}", file=sys.stderr)
-            return 2
-        result = figures(res.report)
+        code, report = run_loaded(
+            args, scenario, out=args.out or tmp, capture="none", quiet=args.json,
+            progress=clock, command="prose-mesh bench scenario",
+            ue_factory=addressed.ue_factory if carriage == "addressed" else None)
+        if report is None:
+            return code
+        result = figures(report)
         result["ues"] = len(scenario.ues)
         result["gmk_carriage"] = carriage
         result["wall"] = clock.phases(time.monotonic() - clock.t0)
@@ -182,9 +170,6 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             result["report"] = None  # the temporary folder is gone
         emit(result, args.json)
-    code = res.exit_code
-    if res.report.get("interrupted"):
-        return 130
     return 0 if code in (0, 1) else code
 
 

@@ -125,25 +125,42 @@ class LiveStatus:
 def load_and_run(args: argparse.Namespace, *, out: str, capture: str,
                  quiet: bool = False,
                  progress: Any = None) -> tuple[int, dict[str, Any] | None]:
-    """Shared by ``run``, ``demo`` and ``bench scenario``: (exit code, report or None).
+    """Shared by ``run`` and ``demo``: (exit code, report or None).
     ``progress``: the runner's progress callback (e.g. a :class:`LiveStatus`)."""
+    scenario = load_or_say(args.scenario)
+    if scenario is None:
+        return 2, None
+    return run_loaded(args, scenario, out=out, capture=capture, quiet=quiet, progress=progress)
+
+
+def load_or_say(path: str) -> Any:
+    """The scenario at ``path``, or None after printing its problems (file, line, field)."""
     from prose_mesh.scenario.loader import ScenarioError, load_scenario
-    from prose_mesh.scenario.runner import run_scenario_sync
 
     try:
-        scenario = load_scenario(args.scenario)
+        return load_scenario(path)
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 2, None
+        return None
+
+
+def run_loaded(args: argparse.Namespace, scenario: Any, *, out: str, capture: str,
+               quiet: bool = False, progress: Any = None, command: str = "prose-mesh run",
+               **run_kw: Any) -> tuple[int, dict[str, Any] | None]:
+    """Run a loaded scenario on ``args.backend`` / ``args.seed`` (``run_kw``: more arguments of
+    ``run_scenario``, e.g. ``ue_factory``): (exit code, report or None)."""
+    from prose_mesh.scenario.runner import run_scenario_sync
+
     try:
         backend, note = choose_backend(args.backend)
         if note and not quiet:
             print(note, file=sys.stderr)
         result = run_scenario_sync(scenario, backend=backend, seed=args.seed, out=out,
-                                   capture=capture, backend_note=note, progress=progress)
+                                   capture=capture, backend_note=note, progress=progress,
+                                   **run_kw)
     except (ConfigError, EnvironmentProblem) as exc:
-        print(f"prose-mesh run: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
         return 2, None
     if result.report.get("interrupted"):
         return INTERRUPTED, result.report

@@ -134,11 +134,20 @@ class _Receiver:
         try:
             self.lines = MillerLines(rsk_pt)
             self.table = _identity_table(identity, z_pub, z_pt)
-            ok = self.lines.pairing(self.table.base) == G_REP  # RFC 6508 §6.1.2
         except DegeneratePoint as exc:
             raise InvalidKey(f"RSK unusable: {exc}") from None
-        if not ok:
-            raise InvalidKey("<[b]P + Z, RSK> != g (RFC 6508 §6.1.2)")
+        _check_rsk(self.lines, self.table.base)
+
+
+def _check_rsk(lines: MillerLines, base: tuple[mpz, mpz]) -> bool:
+    """RFC 6508 §6.1.2: <[b]P + Z, RSK> must be g; InvalidKey otherwise (True: checked)."""
+    try:
+        ok = lines.pairing(base) == G_REP
+    except DegeneratePoint as exc:
+        raise InvalidKey(f"RSK unusable: {exc}") from None
+    if not ok:
+        raise InvalidKey("<[b]P + Z, RSK> != g (RFC 6508 §6.1.2)")
+    return True
 
 
 def _receiver(identity: bytes, rsk: bytes, z_pub: bytes) -> _Receiver:
@@ -309,12 +318,10 @@ def _untabled_validated(identity: bytes, rsk: bytes, z_pub: bytes) -> _Untabled:
     """A table-less receiver; its RSK checked once (RFC 6508 §6.1.2) with the lines it has."""
     try:
         receiver = _Untabled(identity, rsk, z_pub)
-        if _validated.get((identity, rsk, z_pub)) is None:
-            if receiver.lines.pairing(receiver.table.base) != G_REP:
-                raise DecapsulationError("<[b]P + Z, RSK> != g (RFC 6508 §6.1.2)")
-            _validated.get_or_build((identity, rsk, z_pub), lambda: True)
     except DegeneratePoint as exc:
         raise DecapsulationError(f"RSK unusable: {exc}") from None
+    _validated.get_or_build((identity, rsk, z_pub),
+                            lambda: _check_rsk(receiver.lines, receiver.table.base))
     return receiver
 
 

@@ -166,12 +166,11 @@ class GmkDistributor:
             group.group_id, gmk_id, gmk, activation, quantize(activation + period), membership,
             self._rng.getrandbits(128).to_bytes(16, "big"), group.kind, revoking,
         )  # fmt: skip
-        now_to = membership - {self.keys.uri}
-        if recipients is not None:
-            if not set(recipients) <= now_to:
-                raise ConfigError(f"recipients not members of {group.group_id}: "
-                                  f"{sorted(set(recipients) - now_to)}")
-            now_to = frozenset(recipients)
+        others = membership - {self.keys.uri}
+        now_to = others if recipients is None else frozenset(recipients)
+        if not now_to <= others:
+            raise ConfigError(f"recipients not members of {group.group_id}: "
+                              f"{sorted(now_to - others)}")
         actions = self._send(group, issue, sorted(now_to), now)
         self._groups[group.group_id] = group
         self._issued[group.group_id] = issue

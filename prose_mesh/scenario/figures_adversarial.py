@@ -175,13 +175,12 @@ def _lifetime(state: RunState, counts: dict[str, float]) -> None:
                 found = ue.gmk_member.by_gmk_id(gmk_id)
                 if found is not None:
                     life[gmk_id] = (float(found[1].activation), float(found[1].expiry))
-        for t, data in ue.media:
+        for _t, data in ue.media:
             mki = str(data.get("mki", ""))
             if len(mki) < 8:
                 continue
             span = life.get(int(mki[:8], 16))
-            # the clock the receiver judged the packet by (the node logs it a little later)
-            now = float(data["t"]) if "t" in data else ue.clock.at(t)
+            now = float(data["t"])  # the clock the receiver judged it by, not the log time
             if span is None or not span[0] <= now <= span[1] + g:
                 outside += 1
             else:

@@ -207,8 +207,8 @@ class RunState:
     steps: list[dict[str, Any]] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
-    first_keying_at: dict[str, float] = field(default_factory=dict)  # group -> its first
-    keyed: dict[str, trio.Event] = field(default_factory=dict)  # create_group step (when, done)
+    first_keying_at: dict[str, float] = field(default_factory=dict)  # group -> first keying
+    keyed: dict[str, trio.Event] = field(default_factory=dict)  # group -> first keying over
     rss_peak_kb: int = 0  # peak RSS up to the end of the timeline (process.rss_mb)
     rss_end_kb: int = 0  # RSS at the end of the timeline
     rss_at_attack_kb: int = 0  # RSS when an attack was first seen active (rss_growth_pct)
@@ -363,18 +363,14 @@ async def run_scenario(
             await attacks.run(state, nursery)
             nursery.start_soon(_tick, state, report_progress)
             async with trio.open_nursery() as steps:
-                created = {st.action.group for st in scenario.timeline
-                           if isinstance(st.action, M.CreateGroup)}  # fmt: skip
+                first = state.first_keying_at  # group -> its earliest create_group step
+                for st in scenario.timeline:
+                    if isinstance(st.action, M.CreateGroup):
+                        first[st.action.group] = min(st.at, first.get(st.action.group, math.inf))
                 for g in scenario.groups:
                     if g.type == "standard":
-                        steps.start_soon(_standard_keying, state, g, g.id not in created)
-                        if g.id not in created:
-                            state.first_keying_at[g.id] = 0.0
-                for step in scenario.timeline:
-                    if isinstance(step.action, M.CreateGroup):
-                        group = step.action.group
-                        state.first_keying_at[group] = min(
-                            step.at, state.first_keying_at.get(group, math.inf))
+                        steps.start_soon(_standard_keying, state, g, g.id not in first)
+                        first.setdefault(g.id, 0.0)  # pre-provisioned: keyed at t = 0
                 for step in scenario.timeline:
                     steps.start_soon(_at, state, step)
                 steps.start_soon(stop_on_sigint, steps.cancel_scope)
