@@ -44,13 +44,16 @@ class KeyMaterial:
     kpak: bytes
     z_pub: bytes
 
-    def validate(self) -> None:
-        """RFC 6507 §5.1.2 and RFC 6508 §6.1.2 checks, plus the UID recomputed from its inputs."""
+    def validate(self, *, tables: bool = True) -> None:
+        """RFC 6507 §5.1.2 and RFC 6508 §6.1.2 checks, plus the UID recomputed from its inputs.
+
+        ``tables=False``: check the RSK without building its receiver tables (for hosts of many
+        UEs, see :func:`sakke.validate_rsk`)."""
         ident = Identity(self.uri, _kind(self.uri), self.kms_uri, self.period, self.offset)
         if ident.uid(self.period_no) != self.uid:
             raise CryptoError("UID does not match URI/KMS URI/period/offset/number")
         eccsi.validate_ssk(identity=self.uid, ssk=self.ssk, pvt=self.pvt, kpak=self.kpak)
-        sakke.validate_rsk(identity=self.uid, rsk=self.rsk, z_pub=self.z_pub)
+        sakke.validate_rsk(identity=self.uid, rsk=self.rsk, z_pub=self.z_pub, tables=tables)
 
     def to_json(self) -> dict[str, Any]:
         return {

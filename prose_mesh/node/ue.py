@@ -38,7 +38,8 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -603,23 +604,29 @@ class Ue:
                                              discovery_group_id, target=target))
 
     async def distribute(self, group: GroupConfig, *, batch: int | None = None,
+                         pace: Callable[[Any, list[str]], Awaitable[None]] | None = None,
                          **kw: Any) -> Any:
         """Distribute a (new) GMK of ``group`` as its GMS / ad-hoc creator; returns the issue.
 
         ``batch``: build and send the I_MESSAGEs that many members at a time, each batch with
         its own T (``GmkDistributor.distribute(recipients=...)`` then ``resend``): 2000 of
-        them take the GMS 16-35 s to build, and stamped once they arrive out of the window."""
+        them take the GMS 16-35 s to build, and stamped once they arrive out of the window.
+        ``pace(issue, sent)``, if given, is awaited with each batch just sent before the next
+        one goes (a host of many emulated UEs holds the GMS until it has decrypted enough)."""
         if batch is None:
             return await self.intent(lambda: self._distributor_op(
                 group.group_id, self.gmk_distributor.distribute, group, **kw))
         members = kw.get("members")
         todo = sorted((frozenset(members) if members is not None else group.members)
                       - {self.uri})
+        batches = [todo[i:i + batch] for i in range(0, len(todo), batch)] or [[]]
         issue = await self.intent(lambda: self._distributor_op(
             group.group_id, self.gmk_distributor.distribute, group,
-            recipients=todo[:batch], **kw))
-        for i in range(batch, len(todo), batch):
-            await self.resend_gmk(group.group_id, todo[i:i + batch])
+            recipients=batches[0], **kw))
+        for sent, nxt in pairwise(batches):
+            if pace is not None:
+                await pace(issue, sent)
+            await self.resend_gmk(group.group_id, nxt)
         return issue
 
     async def add_member(self, group_id: str, uri: str, **kw: Any) -> Any:

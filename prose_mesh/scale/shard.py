@@ -20,7 +20,11 @@ distribute the group's GMK, distribute a new one (rekey), set up a call from a m
 until every member joined it; each worker reports its UEs' ``gmk_installed`` and
 ``call_joined`` with ``time.monotonic()`` (one clock for every process of the host) and its
 peak RSS. The GMS's GMK I_MESSAGEs are carried per member (:mod:`.addressed`: the GMS's
-radio is in the coordinator's process, where the medium reads the addressee). It is not the
+radio is in the coordinator's process, where the medium reads the addressee). A worker checks
+each UE's key material at bring-up (RFC 6507 §5.1.2, RFC 6508 §6.1.2, table-less: one pairing
+each), so ``ues_up`` includes it. The GMS sends in batches of :data:`GMS_BATCH`, each with its own
+T, and holds the next batch while a worker has :data:`BACKLOG` undecrypted (:class:`_Pacer`:
+emulation flow control; the members' decryptions share the host's cores). It is not the
 scenario runner: no timeline, attacks, relays, expectations or report.html.
 
 Wire protocol between coordinator and worker (a Unix stream socket pair): length-prefixed
@@ -229,6 +233,9 @@ async def _worker(raw: socket.socket, init: dict[str, Any], fds: list[int]) -> N
             wake.set()
 
     for name, fd, mac in zip(init["names"], fds, init["macs"], strict=True):
+        # a UE checks its key material on installation (RFC 6507 §5.1.2, RFC 6508 §6.1.2);
+        # without the SAKKE receiver tables (0.2 s, 3 MiB each), one pairing per RSK
+        provs[name].keys.validate(tables=False)
         radio = SocketRadio(None, name, mac, socket.socket(fileno=fd))
         ue = Ue(provs[name], clock=UeClock(epoch, provs[name].clock_offset), log=UeLog(name),
                 radio=radio, known_peers=init["known"])
@@ -348,8 +355,7 @@ async def run_sharded(scenario: M.Scenario, *, backend: str = "netns", workers: 
         raise ConfigError(f"backend must be netns or memory, not {backend!r}")
     seed = scenario.seed if seed is None else seed
     workers = workers or os.cpu_count() or 1
-    # no validation here: it would build SAKKE receiver tables in this process, and the UEs
-    # decrypt in the workers (each UE's first decapsulation validates its RSK there)
+    # no validation here: each worker validates its UEs' keys at bring-up (table-less)
     prov = provision(scenario, epoch=wall_epoch(), seed=seed, validate=False)
     t_prov = time.monotonic()
     cfg = group_config(scenario, g)
@@ -411,10 +417,12 @@ async def run_sharded(scenario: M.Scenario, *, backend: str = "netns", workers: 
                 l2ids = {prov[m].uri: prov[m].l2id for m in members}
                 uris = {prov[m].uri for m in members}
                 shard_of = {n: i for i, s in enumerate(shards) for n in s.names}
+                name_of = {prov[m].uri: m for m in members}
                 for label in ("gmk_create", "gmk_rekey"):
                     t0 = time.monotonic()
-                    issue = await gms.distribute(cfg, member_l2ids=l2ids, members=uris,
-                                                 batch=GMS_BATCH)
+                    issue = await gms.distribute(
+                        cfg, member_l2ids=l2ids, members=uris, batch=GMS_BATCH,
+                        pace=_Pacer(cfg.group_id, name_of, shard_of, seen, len(shards)).pace)
                     key = ("gmk_installed", cfg.group_id, issue.gmk_id)
                     result[f"{label}_sent_s"] = round(time.monotonic() - t0, 4)
                     resends: list[int] = [0]
@@ -454,9 +462,44 @@ async def run_sharded(scenario: M.Scenario, *, backend: str = "netns", workers: 
 
 
 SKEW_WAIT = 6.0  # s: a member's copy is stale once its T is older than the 5 s skew window
-GMS_BATCH = 50  # I_MESSAGEs built and sent per T (Ue.distribute(batch=...)): ~0.4 s of work
+GMS_BATCH = 50  # I_MESSAGEs built and sent per T (Ue.distribute(batch=...)): ~0.2 s of work
+#: [EMU] I_MESSAGEs a worker may hold undecrypted before the GMS sends on (_Pacer): ~2 s of
+#: its work, well inside the 5 s skew window
+BACKLOG = 80
 RESENDS = 5  # [EMU] fresh-T resends per member at most
 IN_FLIGHT = 4  # [EMU] resends awaiting their install, per worker
+
+
+class _Pacer:
+    """[EMU] Flow control for a GMS whose members share a host: the next batch waits while a
+    worker has more than :data:`BACKLOG` of its members' I_MESSAGEs sent and not installed.
+
+    Why: each real UE decrypts its own I_MESSAGE at once; a worker decrypts its members' one
+    after another (ECCSI verification + SAKKE decapsulation, ~25 ms each), so a GMS that
+    sends as fast as it builds leaves copies queued in the worker past the 5 s skew window of
+    their T (TS_OUT_OF_WINDOW, then a resend: work done twice). Holding the GMS back keeps
+    each batch's T fresh when it is judged; the time to reach every member still counts all
+    of it. The scenario runner's GMS (one process) does not pace."""
+
+    def __init__(self, group_id: str, name_of: dict[str, str], shard_of: dict[str, int],
+                 seen: _Seen, shards: int) -> None:
+        self.group_id, self.name_of, self.shard_of, self.seen = group_id, name_of, shard_of, seen
+        self.sent: list[list[str]] = [[] for _ in range(shards)]
+
+    async def pace(self, issue: Any, uris: list[str]) -> None:
+        """Note ``uris`` as sent; return once every worker's backlog is below BACKLOG."""
+        for uri in uris:
+            name = self.name_of.get(uri)
+            if name is not None:
+                self.sent[self.shard_of[name]].append(name)
+        key = ("gmk_installed", self.group_id, issue.gmk_id)
+        while True:
+            done = self.seen.at.get(key, {})
+            for i, names in enumerate(self.sent):
+                self.sent[i] = [n for n in names if n not in done]
+            if all(len(names) < BACKLOG for names in self.sent):
+                return
+            await self.seen.changed.wait()
 
 
 async def _catch_up(gms: Ue, group_id: str, key: tuple[str, str, int | None],
@@ -466,7 +509,7 @@ async def _catch_up(gms: Ue, group_id: str, key: tuple[str, str, int | None],
     resends in ``resends[0]``.
 
     Why: a worker hosts hundreds of members on one core, so it decrypts their I_MESSAGEs one
-    after another (about 45 ms each: ECCSI verification, table-less SAKKE), and a
+    after another (about 25 ms each: ECCSI verification, table-less SAKKE), and a
     member whose turn comes more than the 5 s skew window after T rejects its copy as
     TS_OUT_OF_WINDOW - an artefact of co-hosting, not of the protocol (each real UE has its
     own CPU). The distributor stands in for the GMS's reliable transport, as the scenario

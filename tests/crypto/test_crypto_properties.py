@@ -70,3 +70,17 @@ def test_garbage_only_raises_package_errors(data):
         eccsi.eccsi_verify(b"m", data, identity=ALICE.uid, kpak=KMS.kpak)
     with pytest.raises(DecapsulationError):
         sakke.sakke_decapsulate(data, identity=ALICE.uid, rsk=ALICE.rsk, z_pub=KMS.z_pub)
+
+
+@settings(max_examples=10, deadline=None)
+@given(a=st.integers(1, 2**64), b=st.integers(1, 2**64))
+def test_one_pass_pairing_agrees_with_stored_lines(a, b):
+    """The Jacobian one-pass Miller loop (table-less receivers) and the stored affine lines
+    (tabled receivers) give the same <[a]P, [b]P>, which is g^(ab) (bilinearity)."""
+    from prose_mesh.crypto.pairing import MillerLines, tate_pairing
+    from prose_mesh.crypto.sakke_params import CURVE, P, g_table, pf_rep, q
+
+    A, B = CURVE.mul(a, P), CURVE.mul(b, P)
+    w = tate_pairing(A, B)
+    assert w == MillerLines(A).pairing(B)
+    assert w == pf_rep(*g_table().pow(a * b % int(q)))

@@ -219,3 +219,19 @@ def test_one_shot_receiver_without_tables_checks_the_rsk():
     assert sakke.sakke_decapsulate(ENC, identity=ID, rsk=RSK, z_pub=Z) == SSV
     assert sakke.sakke_decapsulate(ENC, identity=ID, rsk=RSK, z_pub=Z) == SSV  # checked once
     assert (ID, RSK, Z) not in sakke._receivers._data and len(sakke._validated._data) == 1
+
+
+def test_validate_rsk_without_tables():
+    """A host of many UEs checks each RSK at bring-up (RFC 6508 §6.1.2) without building its
+    tables; a wrong RSK is refused the same way, and a checked key is not checked again."""
+    sakke._receivers.clear()
+    sakke._validated.clear()
+    other_id = b"2011-03\x00tel:+447700900123\x00"
+    rsk_other = sakke.sakke_extract_rsk(identity=other_id, z=H(V["z"]))
+    with pytest.raises(InvalidKey, match=r"6\.1\.2"):
+        sakke.validate_rsk(identity=ID, rsk=rsk_other, z_pub=Z, tables=False)
+    with pytest.raises(InvalidKey):
+        sakke.validate_rsk(identity=ID, rsk=b"\x04" + bytes(256), z_pub=Z, tables=False)
+    sakke.validate_rsk(identity=ID, rsk=RSK, z_pub=Z, tables=False)
+    assert (ID, RSK, Z) not in sakke._receivers._data
+    assert sakke._validated.get((ID, RSK, Z)) is True
