@@ -364,7 +364,8 @@ class Ue:
                 self.log.accept(action.kind, action.peer)
                 verdicts += 1
             elif isinstance(action, Rejected):
-                self.log.reject(action.kind, action.reason, action.peer)
+                self.log.reject(action.kind, action.reason, action.peer,
+                                action.detail or None)
                 verdicts += 1
             elif isinstance(action, Noted):
                 self.log.note(action.kind, action.what, action.peer)

@@ -590,9 +590,9 @@ class GroupCalls:
             receiver, keyed, call_key, rand, my_guk = o.receiver, o.keyed, o.call_key, o.rand, \
                 o.my_guk
         else:  # a revoked / expired GMK says so; any other GMK-ID is not this call's
-            _raise(self._recv_verdict_id(gmk_id, now), f"GMK {gmk_id:#010x}")
-            raise ck.CallKeyError(Reason.UNKNOWN_KEY, f"MKI GMK-ID {gmk_id:#010x}")
-        _raise(self._recv_verdict_id(gmk_id, now), f"GMK {gmk_id:#010x}")  # D2: revoked → now
+            _raise(self._recv_verdict_id(gmk_id, now), mki_detail(gmk_id))
+            raise ck.CallKeyError(Reason.UNKNOWN_KEY, mki_detail(gmk_id))
+        _raise(self._recv_verdict_id(gmk_id, now), mki_detail(gmk_id))  # D2: revoked → now
         if guk == my_guk:
             raise ck.CallKeyError(Reason.NOT_FOR_ME, "my own MKI")
         sender = self._member_for(c, guk) if o is None or gmk_id == c.gmk_id else \
@@ -770,6 +770,22 @@ def _as_reason(value: str) -> Reason:
         return Reason(value)
     except ValueError:  # a wire-level reason (TRUNCATED, ...) counts as MALFORMED
         return Reason.MALFORMED
+
+
+def mki_detail(gmk_id: int) -> str:
+    """The reject detail of a media / floor packet refused for the GMK its MKI names; the
+    adversarial figures read the GMK-ID back (:func:`mki_gmk_id`)."""
+    return f"MKI GMK-ID {gmk_id:#010x}"
+
+
+def mki_gmk_id(detail: str | None) -> int | None:
+    """The GMK-ID of a :func:`mki_detail` text, else None."""
+    if not detail or not detail.startswith("MKI GMK-ID 0x"):
+        return None
+    try:
+        return int(detail[13:], 16)
+    except ValueError:
+        return None
 
 
 def _raise(reason: Reason | None, detail: str) -> None:

@@ -40,7 +40,11 @@ are fractions so that ``"< 0.1%"`` bounds work):
   a call's re-key (a frame that overtook its key announcement, or whose announcement the
   medium lost until a late-entry probe brought it again; ``rejected_before_key``), or
   ``UNKNOWN_KEY`` at most that long after the receiver hung up (the runner ends a call at each
-  UE locally; frames still in flight then have no key: ``rejected_after_hangup``).
+  UE locally; frames still in flight then have no key: ``rejected_after_hangup``), or
+  ``UNKNOWN_KEY`` for the GMK the packet's MKI names (the reject's detail) when the receiver
+  installed that GMK later, within :data:`GMK_DELIVERY_BOUND` (its I_MESSAGE and the
+  retries before were lost: the loss is the medium's, the delivery bound is
+  ``gmk.delivery_ratio``'s to judge; ``rejected_before_gmk``).
 * ``media.duplicates_accepted`` (A6, J1; invariant 2): a (call, talker, seq) accepted twice
   by one receiver. ``media.corrupt_accepted`` (J1): accepted frames whose hash matches no
   transmission (a corrupted copy) or whose delivery the medium flagged ``corrupt``.
@@ -83,6 +87,7 @@ from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
 from prose_mesh.procstat import peak_rss_kb, rss_kb
+from prose_mesh.protocol.group_call import mki_gmk_id
 from prose_mesh.scenario.relays import NETWORK
 
 if TYPE_CHECKING:
@@ -240,13 +245,18 @@ def _first_verdicts(
                 legit.add(key)
     joined: dict[str, list[float]] = defaultdict(list)
     ended: dict[str, list[float]] = defaultdict(list)
+    installed: dict[tuple[str, int], float] = {}  # (node, GMK-ID) -> first install
     for e in events:
-        if e.get("event") == "ue_event" and e.get("name") in KEY_ARRIVALS:
+        if e.get("event") != "ue_event":
+            continue
+        if e.get("name") in KEY_ARRIVALS:
             joined[e["node"]].append(float(e["t"]))
-        elif e.get("event") == "ue_event" and e.get("name") == "call_ended":
+        elif e.get("name") == "call_ended":
             ended[e["node"]].append(float(e["t"]))
+        elif e.get("name") == "gmk_installed":
+            installed.setdefault((e["node"], int(e["data"]["gmk_id"])), float(e["t"]))
     seen: set[tuple[str, str]] = set()
-    first = false = before_key = after_end = by_lifetime = corrupt_accepted = 0
+    first = false = before_key = before_gmk = after_end = by_lifetime = corrupt_accepted = 0
     for e in events:
         if e.get("event") not in ("accept", "reject") or e.get("kind") not in MEDIA_KINDS:
             continue
@@ -273,6 +283,13 @@ def _first_verdicts(
         ):
             before_key += 1
             continue
+        gmk_id = mki_gmk_id(e.get("detail"))
+        t_gmk = installed.get((e["node"], gmk_id)) if gmk_id is not None else None
+        if e.get("reason") == "UNKNOWN_KEY" and t_gmk is not None and (
+            t < t_gmk <= t + GMK_DELIVERY_BOUND
+        ):
+            before_gmk += 1  # its GMK was still on the way (resends), installed later
+            continue
         if e.get("reason") == "UNKNOWN_KEY" and any(
             te <= t <= te + PRE_KEY_WINDOW for te in ended.get(e["node"], ())
         ):
@@ -283,6 +300,7 @@ def _first_verdicts(
     counts["media.false_rejects"] = float(false)
     counts["media.false_reject_rate"] = false / first if first else math.nan
     counts["media.rejected_before_key"] = float(before_key)
+    counts["media.rejected_before_gmk"] = float(before_gmk)
     counts["media.rejected_after_hangup"] = float(after_end)
     counts["media.rejected_by_lifetime"] = float(by_lifetime)
     counts["media.corrupt_accepted"] = float(corrupt_accepted)

@@ -33,3 +33,32 @@ def test_unknown_key_is_allowed_only_just_before_the_key_arrives():
     assert counts["media.first_verdicts"] == 5
     assert counts["media.rejected_before_key"] == 2
     assert counts["media.false_rejects"] == 2
+
+
+def test_unknown_key_for_a_gmk_still_on_its_way_is_rejected_before_gmk():
+    """UNKNOWN_KEY for the GMK the MKI names is allowed only when this receiver installed that
+    GMK later, within the delivery bound; another GMK, another UE's install, an install before
+    the reject or after the bound leave it a false reject."""
+    from prose_mesh.protocol.group_call import mki_detail
+
+    def unknown(sha: str, t: float, gmk_id: int, node: str = "m4") -> list[dict[str, Any]]:
+        deliver, verdict = _frame(sha, t, "UNKNOWN_KEY", node=node)
+        return [deliver, {**verdict, "detail": mki_detail(gmk_id)}]
+
+    def installed(t: float, gmk_id: int, node: str = "m4") -> dict[str, Any]:
+        return {**_key("gmk_installed", t, node), "data": {"gmk_id": gmk_id}}
+
+    events = [
+        installed(1.0, 0x11),
+        *unknown("a1", 10.0, 0x22), *unknown("a2", 12.0, 0x22),  # GMK 0x22 came at 13 s
+        *unknown("b1", 12.5, 0x33),  # 0x33 never reached m4
+        *unknown("b2", 12.6, 0x22, node="m3"),  # m3 never installed 0x22
+        *unknown("b3", 14.0, 0x11),  # m4 held 0x11 since 1 s: not a key on its way
+        installed(13.0, 0x22), installed(13.5, 0x22, node="m2"),
+        *unknown("b4", 15.0, 0x44), installed(15.0 + F.GMK_DELIVERY_BOUND + 1, 0x44),
+    ]
+    counts: dict[str, float] = {}
+    F._first_verdicts(None, events, counts)  # type: ignore[arg-type]
+    assert counts["media.first_verdicts"] == 6
+    assert counts["media.rejected_before_gmk"] == 2
+    assert counts["media.false_rejects"] == 4
