@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import stat
@@ -153,8 +154,8 @@ def long_d2d(tmp_path: Path) -> Path:
 
 def interrupt_run(tmp_path: Path, backend: str, *extra: str) -> tuple[int, Path, str]:
     """Start ``prose-mesh run`` on the long scenario on a pseudo-terminal (so the live status
-    line is drawn), wait until it shows the ``running`` phase, send SIGINT, and return (exit
-    code, run folder, everything the command wrote)."""
+    line is drawn), wait until it shows the ``running`` phase with frames sent, send SIGINT,
+    and return (exit code, run folder, everything the command wrote)."""
     out = tmp_path / "out"
     master, slave = os.openpty()
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
@@ -178,8 +179,9 @@ def interrupt_run(tmp_path: Path, backend: str, *extra: str) -> tuple[int, Path,
                 if not chunk and proc.poll() is not None:
                     break
                 seen += chunk
-            if not signalled and b"running" in seen:
-                time.sleep(0.3)
+            # once the status line counts frames on the air: the run has something to keep
+            # (a fixed delay after "running" was too short on a loaded host: no tx line yet)
+            if not signalled and re.search(rb"running.*frames [1-9]", seen):
                 proc.send_signal(signal.SIGINT)
                 signalled = True
             elif not ready and proc.poll() is not None:
