@@ -97,6 +97,8 @@ if TYPE_CHECKING:
 #: the announcement's verification and a lost announcement's late-entry probes (0.25 + 0.5 s)
 PRE_KEY_WINDOW = 1.0
 KEY_ARRIVALS = ("call_joined", "call_rekeyed")  # UE events after which a call's key is held
+#: the UE events the figures read from events.jsonl (every other ue_event line is skipped)
+FIGURE_UE_EVENTS = (*KEY_ARRIVALS, "call_ended", "floor_taken", "gmk_installed")
 GMK_DELIVERY_BOUND = 10.0  # s: ADVERSARIAL.md J1 "GMK delivery 100 % within 10 s"
 IN_FLIGHT_S = 1.0  # s: a GMK sent this close to the end and not installed is "in flight"
 LINK_RESUME_LOOKAHEAD = 10.0  # s after a link-up within which a resume is looked for
@@ -222,7 +224,7 @@ def _read_events(state: RunState) -> list[dict[str, Any]] | None:
         '"event":"accept"',
         '"event":"reject"',
         '"event":"app_send"',
-        *(f'"name":"{name}"' for name in (*KEY_ARRIVALS, "call_ended", "floor_taken")),
+        *(f'"name":"{name}"' for name in FIGURE_UE_EVENTS),
     )
     try:
         with open(path) as fh:  # only the lines the figures read (a soak's log is large)

@@ -29,11 +29,6 @@ FILES = (
 #: Known defects (issue #7 stays open for them): reported in the report, not asserted here.
 KNOWN = {
     "j1-lossy-flapping.yaml": (
-        # 2 of 5 clean-checkout runs of session 3 (under the suite's load), 0 of 31 runs since
-        # on a quieter host: a member without the GMK the talker re-keyed to. The figure now
-        # separates a GMK still on its way by resends (media.rejected_before_gmk), but the
-        # failing case has not been reproduced to show that is all of it.
-        "media.false_reject_rate",
         # a bit flip in a field no layer protects or checks (seed 9 of the memory backend: the
         # IPv6 flow label, which RFC 8200 lets change in transit; one-to-many PDCP ciphering has
         # no integrity) leaves the SRTP packet authentic, so the receiver rightly accepts it,

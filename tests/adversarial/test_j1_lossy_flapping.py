@@ -4,24 +4,25 @@ scripts/attacks/j1-lossy-flapping.yaml: gemodel loss, corrupt 1 %, duplicate 5 %
 links down 3 s twice, a rekey between the windows. Corrupted and duplicated frames rejected,
 §5 invariants hold, no stale key used; the resume time after each link-up is measured.
 
-Known gap (helper report; test_catalogue_netns.KNOWN): GMK I_MESSAGEs are never retransmitted
-(each is sent twice, MIKEY_REPEAT_GAP apart), so under bursty loss a member can miss a rekey for
-good - "GMK delivery 100 % within 10 s with retries" then fails, and so do that member's resume
-and false-reject figures. The same holds for the call's re-key announcement after the GMK
-rekey: a member that misses it rejects the talker's media UNKNOWN_KEY and was not seen to
-recover within 3 s of the link coming back. Whether it happens depends on the medium's random
-draws, so those three figures are reported, not asserted here; what must hold whatever the
-draws is asserted.
+Reported, not asserted here: ``gmk.delivery_ratio`` and ``link.resume_time``. Under bursty
+loss a member's I_MESSAGE, its MIKEY repeat and the distributor's resends (GMK_RESEND_AFTER) can
+all be lost (memory backend, seed 13 of a sweep: one delivery of 8 not within 10 s), and whether
+it happens depends on the medium's random draws and, on this backend, on the crypto CPU charged
+as virtual time. Media a member rejects while its GMK is still on its way is
+``media.rejected_before_gmk``, not a false reject, so ``media.false_reject_rate`` is asserted.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from catalogue_support import failures_besides_latency, figure, run
 
-#: figures that depend on every member getting every GMK (see the module docstring)
-NO_RETRY = ("gmk.delivery_ratio", "link.resume_time", "media.false_reject_rate")
+from prose_mesh.scenario import figures_adversarial as F
+
+#: figures that depend on every member getting every GMK in time (see the module docstring)
+NO_RETRY = ("gmk.delivery_ratio", "link.resume_time")
 
 
 async def test_j1_sessions_survive_a_bad_sidelink(clock, tmp_path):
@@ -34,6 +35,11 @@ async def test_j1_sessions_survive_a_bad_sidelink(clock, tmp_path):
     # the impairments happened: drops of both kinds, duplicates, corrupted copies
     assert med["duplicates"] > 20 and sum(med["dropped"].values()) > 200, med
     events = [json.loads(line) for line in (result.path / "events.jsonl").open()]
+    # the run's figures read a filtered events.jsonl: the same figures from every line
+    full: dict[str, float] = {}
+    F._first_verdicts(None, events, full)  # type: ignore[arg-type]
+    for name, value in full.items():
+        assert figure(r, name) == pytest.approx(value, rel=1e-4, nan_ok=True), name
     assert sum(1 for e in events if e["event"] == "deliver" and "corrupt" in e["flags"]) >= 5
     for name in (
         "media.corrupt_accepted",
