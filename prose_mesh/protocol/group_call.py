@@ -772,18 +772,21 @@ def _as_reason(value: str) -> Reason:
         return Reason.MALFORMED
 
 
+_MKI_DETAIL = "MKI GMK-ID "
+
+
 def mki_detail(gmk_id: int) -> str:
     """The reject detail of a media / floor packet refused for the GMK its MKI names; the
     adversarial figures read the GMK-ID back (:func:`mki_gmk_id`)."""
-    return f"MKI GMK-ID {gmk_id:#010x}"
+    return f"{_MKI_DETAIL}{gmk_id:#010x}"
 
 
 def mki_gmk_id(detail: str | None) -> int | None:
     """The GMK-ID of a :func:`mki_detail` text, else None."""
-    if not detail or not detail.startswith("MKI GMK-ID 0x"):
+    if not detail or not detail.startswith(_MKI_DETAIL):
         return None
     try:
-        return int(detail[13:], 16)
+        return int(detail.removeprefix(_MKI_DETAIL), 16)
     except ValueError:
         return None
 
