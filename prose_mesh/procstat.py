@@ -9,7 +9,9 @@ run can measure its own peak even in a process that ran something before it.
 
 from __future__ import annotations
 
-__all__ = ["peak_rss_kb", "reset_peak_rss", "rss_kb"]
+import os
+
+__all__ = ["fd_count", "peak_rss_kb", "reset_peak_rss", "rss_kb"]
 
 
 def _status(key: str) -> int:
@@ -28,6 +30,13 @@ def rss_kb() -> int:
 def peak_rss_kb() -> int:
     """Peak resident set size (VmHWM) since the process started or :func:`reset_peak_rss`."""
     return _status("VmHWM:")
+
+
+def fd_count() -> int:
+    """Open file descriptors of this process now (entries of ``/proc/self/fd``), for J2's
+    "no fd growth": a leaked socket, capture or log file shows as a count that keeps rising.
+    The directory's own descriptor, open while it is listed, is not counted."""
+    return len(os.listdir("/proc/self/fd")) - 1
 
 
 def reset_peak_rss() -> bool:

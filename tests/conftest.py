@@ -42,6 +42,7 @@ FIRST = frozenset({
     "tests/adversarial/test_catalogue_netns.py",
     "tests/adversarial/test_crafted_netns.py",
     "tests/wire/test_wire_robustness.py",
+    "tests/adversarial/test_e3_atheris.py",  # the CI Atheris campaign, ~40 s
 })
 
 # Modules that run many scenario files on netns as subprocesses, a few at a time. They never

@@ -12,7 +12,7 @@ Build a role from a scenario attacker or from Python, attach it, run it::
     await nursery.start(role.run)                 # listens at once; injects start..stop
     role.activate(); role.deactivate()            # the timeline's attack_start / attack_stop
     role.counters   # heard, injected, injected.<kind>, refused.<reason>, role-specific ones
-    role.sent       # frame_sha256 of every frame it injected (attributes receivers' verdicts)
+    role.sent       # frame_sha256 of the last MAX_SENT frames it injected (set-like)
     role.figures()  # role-specific figures (canary_hits, decrypted_new, variants, ...)
 
 Common bounds (always enforced, :mod:`.base`): ``rate`` frames/s through a token bucket
@@ -47,10 +47,15 @@ How to use each role (options as in the scenario schema's ``_attacker_options``)
 * ``flooder`` — ``kinds`` (junk, discovery, imessage_bad_sign, dcr), ``rotate_l2_ids``,
   ``discovery_rate`` (a separate discovery stream; ``rate`` paces the rest) (F2, J2).
 * ``insider`` — ``as`` (the member whose keys are held: a twin UE of it runs on the attacker's
-  radio, silent until the attack starts), ``actions`` (send_old_gmk, decrypt_new; resign_mutated
-  not yet) (D2). Figure ``decrypted_new`` counts run media it decrypted while active.
+  radio, silent until the attack starts), ``actions`` (send_old_gmk, decrypt_new) (D2). Figure
+  ``decrypted_new`` counts run media it decrypted while active. ``resign_mutated`` is refused
+  up front: an insider that re-signs mutated I_MESSAGEs with a valid SSK is the ``tamperer``
+  with ``resign`` and ``signer`` (C5).
 * ``malicious_relay`` — not built here: a relay UE misbehaves (``prose_mesh.scenario.relays.
-  misbehave``); :mod:`prose_mesh.scenario.attacks` wires it when relays support it.
+  misbehave``); :mod:`prose_mesh.scenario.attacks` wires it when relays support it. The frames
+  it modified or cross-forwarded are named by its ``relay_tampered`` events, which the
+  offline invariants read (the medium tags transmissions per node, and a relay is also an
+  honest forwarder).
 
 In a scenario run, :mod:`prose_mesh.scenario.attacks` attributes every receiver verdict on a
 frame an attacker transmitted to that attacker (``attack.<name>.accepted`` / ``.rejected`` /

@@ -13,8 +13,10 @@ attack=name)`` (:meth:`Role.attach`), and run in a Trio nursery (:meth:`Role.run
   ``attack_start`` / ``attack_stop``) — paced by a token bucket at ``rate`` frames/s, and
   never more than ``count`` frames in all: both bounds always hold (defaults below);
 * it **counts**: ``heard``, ``injected`` and ``injected.<kind>``, ``refused.<why>`` for frames
-  it could not build, and the SHA of every frame it sent (:attr:`Role.sent`), which is how a
-  run attributes the receivers' verdicts to it (medium ``frame_sha256``).
+  it could not build, and the SHAs of the last :data:`MAX_SENT` frames it sent
+  (:attr:`Role.sent`: a role does not capture its own frames back). A run attributes the
+  receivers' verdicts to it by the medium's tag on its ``tx`` lines (``frame_sha256``), not by
+  a set of every SHA, which a 30-minute flood would grow by hundreds of MB (J2).
 
 Subclasses implement :meth:`Role.frames` (what to send next) and optionally :meth:`Role.on_heard`.
 """
@@ -25,7 +27,7 @@ import hashlib
 import math
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -51,6 +53,8 @@ MAX_RATE = 50_000.0
 DEFAULT_COUNT = 1_000_000
 #: [EMU] frames kept in the heard ring (oldest dropped first).
 MAX_HEARD = 4096
+#: [EMU] SHAs of its own injected frames a role remembers, so as not to capture them back.
+MAX_SENT = 8192
 #: [EMU] token-bucket burst as a share of a second's worth of frames (pacing granularity).
 BURST_S = 0.01
 
@@ -137,7 +141,7 @@ class Role:
         self.radio: Radio | None = None
         self.heard: deque[Heard] = deque(maxlen=MAX_HEARD)
         self.counters: Counter[str] = Counter()
-        self.sent: set[str] = set()  # frame_sha256 of every frame injected
+        self.sent = RecentShas(MAX_SENT)  # frame_sha256 of the frames injected last
         self.injected = 0
         self.active = False
         self.done = False  # a bound (count or stop) ended the attack for good
@@ -325,3 +329,27 @@ MIN_SLEEP = 1e-6
 async def pace(tokens: float, rate: float) -> None:
     """Sleep until a bucket holding ``tokens`` (< 1) at ``rate`` tokens/s has one more."""
     await trio.sleep(max((1.0 - tokens) / rate, MIN_SLEEP))
+
+
+class RecentShas:
+    """The last ``size`` SHAs added, in a set-like view (``in``, ``len``, iteration): the
+    oldest is forgotten first, so a long flood keeps its memory flat."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._shas: dict[str, None] = {}  # insertion-ordered: the first key is the oldest
+
+    def add(self, sha: str) -> None:
+        self._shas.pop(sha, None)
+        self._shas[sha] = None
+        if len(self._shas) > self.size:
+            del self._shas[next(iter(self._shas))]
+
+    def __contains__(self, sha: object) -> bool:
+        return sha in self._shas
+
+    def __len__(self) -> int:
+        return len(self._shas)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shas)

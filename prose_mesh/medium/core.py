@@ -56,11 +56,11 @@ SHA_HEX = 16  # frame_sha256 is the first 16 hex digits (64 bits) of SHA-256 ove
 class Delivery:
     """One copy of a frame due at ``receiver`` at time ``at`` (medium clock, seconds)."""
 
-    __slots__ = ("at", "dup", "flags", "frame", "receiver", "sender", "sha", "tx")
+    __slots__ = ("at", "dup", "flags", "flip", "frame", "receiver", "sender", "sha", "tx")
 
     def __init__(
         self, sender: str, receiver: str, frame: bytes, at: float, flags: tuple[str, ...],
-        tx: int, sha: str, dup: bool = False,
+        tx: int, sha: str, dup: bool = False, flip: tuple[int, int] | None = None,
     ) -> None:
         self.sender = sender
         self.receiver = receiver
@@ -70,6 +70,7 @@ class Delivery:
         self.tx = tx
         self.sha = sha
         self.dup = dup
+        self.flip = flip  # (octet, bit) the medium's ``corrupt`` flipped in this copy
 
     def __repr__(self) -> str:
         return f"Delivery({self.sender}->{self.receiver} tx={self.tx} at={self.at:.6f})"
@@ -362,18 +363,20 @@ class Medium:
                 else:
                     st.reorder_count += 1
             copy = frame
+            flip = None
             if p.corrupt and len(frame) > ETH_HEADER and rng.random() < p.corrupt:
                 buf = bytearray(frame)
-                buf[rng.randrange(ETH_HEADER, len(frame))] ^= 1 << rng.randrange(8)
+                flip = (rng.randrange(ETH_HEADER, len(frame)), rng.randrange(8))
+                buf[flip[0]] ^= 1 << flip[1]
                 copy = bytes(buf)
                 flags.append("corrupt")
-            out.append(Delivery(sender, receiver, copy, at + delay, tuple(flags), tx, sha))
+            out.append(Delivery(sender, receiver, copy, at + delay, tuple(flags), tx, sha,
+                                flip=flip))
             if p.duplicate and rng.random() < p.duplicate:
                 self._count(sender, receiver).dup_created += 1
                 dup_delay = _delay(p, st, rng)
-                out.append(
-                    Delivery(sender, receiver, copy, at + dup_delay, (*flags, "dup"), tx, sha, True)
-                )
+                out.append(Delivery(sender, receiver, copy, at + dup_delay, (*flags, "dup"), tx,
+                                    sha, True, flip))
         return out
 
     def delivered(self, d: Delivery, now: float) -> None:
@@ -384,11 +387,17 @@ class Medium:
         else:
             c.delivered += 1
         node = self._nodes.get(d.sender)
-        self.events.append(
-            {"t": self._t(now), "run": self.run, "node": d.receiver, "event": "deliver",
-             "tx": d.tx, "frame_sha256": d.sha, "src": d.sender, "dst": d.receiver,
-             "flags": list(d.flags), "attack": node.attack if node else None}
-        )
+        line = {"t": self._t(now), "run": self.run, "node": d.receiver, "event": "deliver",
+                "tx": d.tx, "frame_sha256": d.sha, "src": d.sender, "dst": d.receiver,
+                "flags": list(d.flags), "attack": node.attack if node else None}
+        if d.flip is not None:
+            # which bit of the copy was flipped, and the copy's own SHA (what the receiver's
+            # verdict line names): a verdict on it is matched to this line exactly, and the
+            # figures can tell a flip in a field end-to-end integrity covers from one in a header
+            # nothing checks (scenario.figures_adversarial, scenario.invariants)
+            line["copy_sha256"] = hashlib.sha256(d.frame).hexdigest()[:SHA_HEX]
+            line["flip"] = {"octet": d.flip[0], "bit": d.flip[1], "len": len(d.frame)}
+        self.events.append(line)
 
     def dropped(self, d: Delivery, reason: str, now: float) -> None:
         """The driver could not hand ``d`` over (receiver gone, queue full, run closed)."""

@@ -29,7 +29,9 @@ _quote = functools.lru_cache(maxsize=65536)(json.dumps)
 # quarter of the cost, with the JSON quoting of names cached.
 _DELIVER_KEYS = ("t", "run", "node", "event", "tx", "frame_sha256", "src", "dst", "flags",
                  "attack")
-_DELIVER = ('{"t":%r,"run":%s,"node":%s,"event":"deliver","tx":%d,"frame_sha256":%s,"src":%s,'
+# The frame's SHA (hex digits, nothing to escape) is not quoted through the cache: every frame
+# has its own, and they pushed the names out of it and held 65,536 of them (J2).
+_DELIVER = ('{"t":%r,"run":%s,"node":%s,"event":"deliver","tx":%d,"frame_sha256":"%s","src":%s,'
             '"dst":%s,"flags":[%s],"attack":%s}')
 
 
@@ -38,7 +40,7 @@ def encode_event(e: dict[str, Any]) -> str:
     if e.get("event") == "deliver" and tuple(e) == _DELIVER_KEYS and type(e["t"]) is float:
         attack = e["attack"]
         return _DELIVER % (
-            e["t"], _quote(e["run"]), _quote(e["node"]), e["tx"], _quote(e["frame_sha256"]),
+            e["t"], _quote(e["run"]), _quote(e["node"]), e["tx"], e["frame_sha256"],
             _quote(e["src"]), _quote(e["dst"]), ",".join(map(_quote, e["flags"])),
             "null" if attack is None else _quote(attack),
         )

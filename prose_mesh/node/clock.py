@@ -9,7 +9,10 @@ given ``now`` on every call and never read a clock themselves.
   fixed, realistic epoch (:data:`VIRTUAL_EPOCH`): a run is then reproducible from (scenario,
   seed), key period numbers included. On the netns backend the epoch is taken from the wall
   clock once (:func:`wall_epoch`).
-* ``offset`` is this UE's clock error (scenario ``clock_offset``, ADVERSARIAL.md I1).
+* ``offset`` is this UE's clock error (scenario ``clock_offset``, ADVERSARIAL.md I1). It can
+  change at run time (:meth:`UeClock.set_offset`, the scenario's ``set_clock`` action: a resync):
+  every holder of the clock (the UE, its relay roles, bound ``now`` methods) reads the new
+  time at once.
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ def wall_epoch() -> float:
     return time.time() - trio.current_time()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UeClock:
     """Unix time as one UE reads it; ``to_trio`` turns a deadline back into Trio time."""
 
     epoch: float = VIRTUAL_EPOCH
     offset: float = 0.0
+
+    def set_offset(self, offset: float) -> None:
+        """Step the clock (I1 resync). [EMU] Timers already armed keep their Trio time, as
+        timers on a monotonic clock do; deadlines set from now on read the new offset."""
+        self.offset = offset
 
     def now(self) -> float:
         return trio.current_time() + self.epoch + self.offset

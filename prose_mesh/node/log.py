@@ -3,7 +3,8 @@
 Every security-relevant input ends in exactly one ``Accepted`` or ``Rejected`` from a protocol
 machine; the node adds its own drops at the boundary (a frame the package's parsers refused,
 with the parser's reason). Counters answer "received = accepted + rejected with a reason";
-the lines ``{"t","run","node","event":"accept"|"reject","kind","reason","peer"}`` go to the same
+the lines ``{"t","run","node","event":"accept"|"reject","kind","reason","peer"}`` (plus
+``detail`` of a reject and ``octets`` of an accepted SRTP packet when known) go to the same
 events log as the medium's own (``t`` on the medium's clock, seconds from the start of the run),
 so one file tells a frame's story from ``tx`` to ``accept``.
 
@@ -48,13 +49,15 @@ class UeLog:
         self._lines: list[dict[str, Any]] = []
 
     def _line(self, event: str, kind: str, reason: str | None, peer: str | None,
-              detail: str | None = None) -> None:
-        line = {
+              detail: str | None = None, octets: int | None = None) -> None:
+        line: dict[str, Any] = {
             "t": round(trio.current_time() - self.origin, 6), "run": self.run,
             "node": self.node, "event": event, "kind": kind, "reason": reason, "peer": peer,
         }  # fmt: skip
         if detail:
             line["detail"] = detail
+        if octets is not None:
+            line["octets"] = octets
         frame = FRAME.get()
         if frame is not None:
             line["frame_sha256"] = frame
@@ -62,9 +65,11 @@ class UeLog:
         if len(self._lines) >= 256:
             self.flush()
 
-    def accept(self, kind: str, peer: str | None = None) -> None:
+    def accept(self, kind: str, peer: str | None = None, octets: int | None = None) -> None:
+        """``octets``: the size of the unit end-to-end integrity covered (an SRTP packet), when
+        the machine says; the offline figures use it to place a medium bit flip."""
         self.accepted[kind] += 1
-        self._line("accept", kind, None, peer)
+        self._line("accept", kind, None, peer, octets=octets)
 
     def reject(self, kind: str, reason: str, peer: str | None = None,
                detail: str | None = None) -> None:

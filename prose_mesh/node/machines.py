@@ -104,7 +104,8 @@ def build(ue: Ue) -> Machines:
     member = GmkMember(keys=keys, directory=ue.directory,
                        max_adhoc_period=ue.prov.max_adhoc_gmk_period)
     distributor = GmkDistributor(keys=keys, rng=rng, src_l2id=ue.l2id)
-    calls = GroupCalls(keys=keys, l2id=ue.l2id, directory=ue.directory, gmks=member, rng=rng)
+    calls = GroupCalls(keys=keys, l2id=ue.l2id, directory=ue.directory, gmks=member, rng=rng,
+                       ssrc=ue.prov.ssrc, first_seq=ue.prov.first_seq)
     dgid, psdk = ue.prov.discovery_group
     discovery = Discovery(l2id=ue.l2id, user_info=user_info(ue.uri),
                           groups={dgid: psdk} if psdk else {})

@@ -112,6 +112,9 @@ class Provisioned:
     # [EMU] the KMS transport key (TS 33.180 §5.3 TrK) given out of band at manufacture, when
     # the scenario has a network-side KMS to provision over IP (prose_mesh.network.kms_service)
     trk: bytes = b""
+    # [EMU] test hooks (scenario ``ssrc`` / ``first_seq``, H1): fixed SRTP SSRC / first SEQ
+    ssrc: int | None = None
+    first_seq: int | None = None
 
 
 def new_trk() -> bytes:
@@ -240,5 +243,7 @@ def provision(scenario: Scenario, *, epoch: float, seed: int,
             pgks=tuple((configs[g.id].group_id, pgks[g.id]) for g in scenario.groups
                        if g.id in pgks and ue.name in holders[g.id]),
             trk=new_trk() if scenario.network is not None else b"",
+            ssrc=ue.ssrc,
+            first_seq=ue.first_seq,
         )
     return out

@@ -23,6 +23,7 @@ checks catch it, and the per-hop counters attribute it.
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
 import random
 import types
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from prose_mesh.errors import ProseMeshError
+from prose_mesh.medium.core import SHA_HEX
 from prose_mesh.protocol.actions import Event
 from prose_mesh.protocol.reasons import Reason
 from prose_mesh.protocol.relay import Forwarder, Selector
@@ -57,12 +59,24 @@ UPLINK_ID = 0xFFFFFE  # [EMU] the pseudo relay ID of frames that came over the u
 OWN_MAX = 512  # own frames remembered for echo detection
 
 
+@dataclass(frozen=True, slots=True)
+class Tamper:
+    """What a malicious relay did to a frame it forwards: its name, ``what`` (modify,
+    cross_forward) and, for a bit flip, the flipped octet counted from the frame's end."""
+
+    attack: str
+    what: str
+    from_end: int | None = None
+
+
 @dataclass
 class Misbehaviour:
     """A malicious relay's forwarding (ADVERSARIAL.md G1, G2). Fractions are 0..1; ``delay``
     in seconds; ``reorder`` the fraction of frames held back and sent after the next one;
     ``cross_forward`` (group A's L2 ID, group B's): A's one-to-many frames are rewritten into
-    B (their DST Layer-2 ID)."""
+    B (their DST Layer-2 ID). ``name``: the attacker's, on the ``relay_tampered`` event the relay
+    logs for each frame it modified or cross-forwarded (the medium tags transmissions per node,
+    and this node is also an honest relay: the offline invariants read the event instead)."""
 
     drop: float = 0.0
     delay: float = 0.0
@@ -72,8 +86,9 @@ class Misbehaviour:
     seed: int = 0
     start_at: float = -math.inf  # Trio time the misbehaviour starts
     stop_at: float = math.inf  # ... and stops (honest forwarding outside)
+    name: str = "malicious_relay"
     counters: Counter[str] = field(default_factory=Counter)
-    _held: tuple[bytes, int, int] | None = None
+    _held: tuple[bytes, int, int, Tamper | None] | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -82,7 +97,7 @@ class Misbehaviour:
         if not self.start_at <= trio.current_time() < self.stop_at:
             if self._held is not None:  # a frame held back for reordering goes out now
                 held, self._held = self._held, None
-                await node.send_envelope(*held)
+                await node.send_envelope(*held[:3], tamper=held[3])
             await node.send_envelope(inner, hop_limit, hops)
             return
         c = self.counters
@@ -92,28 +107,34 @@ class Misbehaviour:
             c["dropped"] += 1
             return
         cross = self.cross_forward
+        tamper: Tamper | None = None
         if (cross is not None and len(inner) > fast.SHIM_LEN
                 and inner[8] & 0xF == fast.CAST_ONE_TO_MANY
                 and int.from_bytes(inner[5:8], "big") == cross[0]):  # fmt: skip
             inner = inner[:5] + cross[1].to_bytes(3, "big") + inner[8:]
             c["cross_forwarded"] += 1
+            tamper = Tamper(self.name, "cross_forward")
         body_at = fast.SHIM_LEN + fast.PDCP_LEN
         if self.modify and len(inner) > body_at and rng.random() < self.modify:
             i = rng.randrange(body_at, len(inner))
             inner = inner[:i] + bytes([inner[i] ^ (1 << rng.randrange(8))]) + inner[i + 1:]
             c["modified"] += 1
+            # the inner frame ends the envelope: the flipped octet, counted from the end
+            tamper = Tamper(self.name, "modify" if tamper is None else "cross_forward+modify",
+                            len(inner) - i)
         if self.reorder and self._held is None and rng.random() < self.reorder:
-            self._held = (inner, hop_limit, hops)
+            self._held = (inner, hop_limit, hops, tamper)
             c["reordered"] += 1
             return
         if self.delay:
             c["delayed"] += 1
-            node.later(self.delay, inner, hop_limit, hops)
+            node.later(self.delay, inner, hop_limit, hops, tamper)
         else:
-            await node.send_envelope(inner, hop_limit, hops)
+            await node.send_envelope(inner, hop_limit, hops, tamper=tamper)
         if self._held is not None:
             held, self._held = self._held, None
-            await node.send_envelope(*held)
+            await node.send_envelope(*held[:3], tamper=held[3])
+
 
 
 class RelayNode:
@@ -384,22 +405,31 @@ class RelayNode:
             await self.send_envelope(inner, hop_limit, hops, tunnel=tunnel)
 
     async def send_envelope(self, inner: bytes, hop_limit: int, hops: int, *,
-                            tunnel: bool = True) -> None:
+                            tunnel: bool = True, tamper: Tamper | None = None) -> None:
         if not self.ue.running:
             return
         if tunnel and self.uplink is not None and self.tunnel_peers:
             await self.tunnel(inner, hop_limit, hops)
-        await self.ue.send_frame(build_envelope(self.ue.l2id, self.fwd.next_sn(), hop_limit,
-                                                hops, inner))
+        envelope = build_envelope(self.ue.l2id, self.fwd.next_sn(), hop_limit, hops, inner)
+        if tamper is not None and self.ue.radio is not None:
+            # the SHA the medium's tx line and the receivers' verdict lines will carry
+            frame = fast.ethernet(self.ue.radio.mac, envelope)
+            self.ue.log.event("relay_tampered", {
+                "frame_sha256": hashlib.sha256(frame).hexdigest()[:SHA_HEX],
+                "attack": tamper.attack, "what": tamper.what, "len": len(frame),
+                "flip_octet": None if tamper.from_end is None else len(frame) - tamper.from_end,
+            })  # fmt: skip
+        await self.ue.send_frame(envelope)
 
-    def later(self, delay: float, inner: bytes, hop_limit: int, hops: int) -> None:
+    def later(self, delay: float, inner: bytes, hop_limit: int, hops: int,
+              tamper: Tamper | None = None) -> None:
         """Send a relayed copy ``delay`` seconds from now (a delaying relay)."""
         if self._nursery is None:
             return
 
         async def send() -> None:
             await trio.sleep(delay)
-            await self.send_envelope(inner, hop_limit, hops)
+            await self.send_envelope(inner, hop_limit, hops, tamper=tamper)
 
         self._nursery.start_soon(send)
 

@@ -53,6 +53,7 @@ from prose_mesh.node.clock import UeClock
 from prose_mesh.node.keystore import Keystore
 from prose_mesh.node.log import FRAME, UeLog
 from prose_mesh.node.machines import LCID_IP_GROUP, LCID_IP_UNICAST, build
+from prose_mesh.node.media_log import MediaLog
 from prose_mesh.node.provision import Provisioned
 from prose_mesh.protocol.actions import (
     Accepted,
@@ -132,7 +133,7 @@ class Ue:
         # may do so): the address book provisioned with the UE; None = any community identity.
         self.known_peers = known_peers
         self.history: list[tuple[float, Event]] = []  # (Trio time, event), media excluded
-        self.media: list[tuple[float, dict[str, Any]]] = []  # (Trio time, media event data)
+        self.media = MediaLog()  # (Trio time, media event data); a runner may give it a spool
         self.link_rx: Counter[int] = Counter()  # protected one-to-one PDUs opened, by source
         self.on_event: Callable[[Ue, float, Event], None] | None = None
         self._changed = trio.Event()
@@ -361,7 +362,7 @@ class Ue:
             self._cpu_debt = 0.0
         for action in actions:
             if isinstance(action, Accepted):
-                self.log.accept(action.kind, action.peer)
+                self.log.accept(action.kind, action.peer, action.detail.get("octets"))
                 verdicts += 1
             elif isinstance(action, Rejected):
                 self.log.reject(action.kind, action.reason, action.peer,

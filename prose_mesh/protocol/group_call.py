@@ -59,8 +59,8 @@ media) for 2.5 refresh intervals [EMU]; ``end_call`` ends it locally (no release
 Two calls for one group merge onto the one with the earlier (start time, call ID).
 
 Events: ``call_joined`` {group, call_id, caller (authenticated signer), originator (MONP,
-unauthenticated), announced_at (key message T, Unix s), t}; ``media`` {group, call_id, sender,
-ssrc, seq, index, mki, payload, sent_at, t (my clock when I accepted it)};
+unauthenticated), announced_at (key message T, Unix s), gmk_id, t}; ``media`` {group, call_id,
+sender, ssrc, seq, index, mki, payload, sent_at, t (my clock when I accepted it)};
 ``floor_taken`` {group, call_id, talker, ssrc};
 ``call_ended`` {group, call_id, reason, t}; ``call_rekeyed`` {group, call_id, gmk_id,
 old_gmk_id, caller, t}; ``call_refused`` {group, what, reason} for a local
@@ -218,6 +218,8 @@ class GroupCalls:
         skew: float = MIKEY_SKEW_S,
         grace: float = 0.0,
         window: int = SRTP_REPLAY_WINDOW,
+        ssrc: int | None = None,
+        first_seq: int | None = None,
     ) -> None:
         self.keys = keys
         self.l2id = l2id
@@ -226,6 +228,11 @@ class GroupCalls:
         self.profile = profile
         self.grace = grace
         self.window = window
+        # [EMU] test hooks (scenario ``ssrc`` / ``first_seq``, ADVERSARIAL.md H1's forced SSRC
+        # collision): every new sender state (one per MKI) starts on this SSRC / SEQ instead of
+        # random ones. Safe to collide across UEs: each talker's MKI names its own master key.
+        self.fixed_ssrc = ssrc
+        self.first_seq = first_seq
         self._rng: random.Random = rng or secrets.SystemRandom()
         self.replay = MikeyReplayCache(skew=skew)
         # SRTP/SRTCP replay state per (keys, SSRC) across call contexts (re-join, late entry)
@@ -499,7 +506,7 @@ class GroupCalls:
         return [
             Accepted("call_key", m.signer_uri, detail), *out,
             Event("call_joined", {**detail, "originator": originator, "announced_at": t_unix,
-                                  "t": now}),
+                                  "gmk_id": rec.gmk_id, "t": now}),
             SetTimer((_TIMER, "release", gid), now + RELEASE_AFTER_S),
         ]
 
@@ -535,7 +542,8 @@ class GroupCalls:
         )
         out = self._announce(c, now)
         joined = {"group": group_id, "call_id": c.call_id, "caller": self.keys.uri,
-                  "originator": self.keys.uri, "announced_at": now, "t": now}
+                  "originator": self.keys.uri, "announced_at": now, "gmk_id": rec.gmk_id,
+                  "t": now}
         return [*out, Event("call_joined", joined),
                 SetTimer((_TIMER, "announce", group_id), now + REFRESH_INTERVAL_S)]
 
@@ -613,7 +621,7 @@ class GroupCalls:
         data_ = {"group": group.group_id, "call_id": c.call_id, "sender": sender,
                  "ssrc": u.ssrc, "seq": seq, "index": u.index, "mki": mki.hex(),
                  "payload": payload, "sent_at": sent_at, "t": now}
-        return [Accepted(kind, sender, {"ssrc": u.ssrc, "index": u.index}),
+        return [Accepted(kind, sender, {"ssrc": u.ssrc, "index": u.index, "octets": len(data)}),
                 Event("media", data_)]
 
     def _on_floor(self, c: _Call, u: Unprotected, sender: str, now: float) -> list[Action]:
@@ -708,7 +716,8 @@ class GroupCalls:
     def _sender_state(self, mki: bytes) -> SenderState:
         st = self._senders.get(mki)
         if st is None:
-            st = SenderState(fresh_ssrc(self._rng, set()))
+            ssrc = self.fixed_ssrc or fresh_ssrc(self._rng, set())
+            st = SenderState(ssrc, first_seq=self.first_seq)
             self._senders[mki] = st
             if len(self._senders) > 1024:  # one per GMK in practice
                 self._senders.popitem(last=False)

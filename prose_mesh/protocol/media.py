@@ -41,6 +41,9 @@ class SenderState:
     last_index: int | None = None
     srtcp_next_index: int = 0
     used_ssrcs: set[int] = field(default_factory=set)
+    #: [EMU] test hook (scenario ``first_seq``, H1's forced collision): the SEQ of the first
+    #: packet, instead of a random one; used once (a rotated SSRC starts at random again).
+    first_seq: int | None = None
 
     def next_index(self, rng: random.Random, seq_space: int = SEQ_SPACE) -> int:
         """The index of the next packet, rotating to a fresh SSRC before SEQ would wrap.
@@ -51,6 +54,10 @@ class SenderState:
             if self.last_index + 1 < seq_space:
                 return self.last_index + 1
             self.rotate(rng)
+        if self.first_seq is not None:
+            first, self.first_seq = self.first_seq, None
+            if first < seq_space:
+                return first
         return rng.randrange(max(1, min(0x8000, seq_space // 2)))
 
     def rotate(self, rng: random.Random) -> None:

@@ -513,7 +513,7 @@ async def _catch_up(gms: Ue, group_id: str, key: tuple[str, str, int | None],
     member whose turn comes more than the 5 s skew window after T rejects its copy as
     TS_OUT_OF_WINDOW - an artefact of co-hosting, not of the protocol (each real UE has its
     own CPU). The distributor stands in for the GMS's reliable transport, as the scenario
-    runner does (``GMK_RESEND_AFTER``): after the burst, members still missing get the GMK
+    runner does (``GMK_RESEND_GAP``): after the burst, members still missing get the GMK
     again, at most :data:`IN_FLIGHT` awaiting their install per worker, so that a resend is
     decrypted while its T is fresh."""
     await seen.until(key, members, SKEW_WAIT)

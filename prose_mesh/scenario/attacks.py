@@ -41,7 +41,10 @@ Figures (``state.counts``; each also in the verdict row):
 * ``attack.media_during`` — media packets decrypted while an attacker was active;
 * ``latency.added`` — p95 of the media one-way delay while an attacker was active minus p95
   while none was (same run, no second run needed); with no quiet media, not measured;
-* ``discovery.table_size`` — every UE's discovery table size, sampled every 0.5 s.
+* ``discovery.table_size`` — every UE's discovery table size, sampled every 0.5 s;
+* ``process.fds`` — this process's open file descriptors, sampled every 0.5 s from the first
+  attack seen active to the end of the timeline; ``process.fd_growth`` (J2 "no fd growth") —
+  the last sample minus the first (0 when nothing leaked a socket or file under attack).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from prose_mesh import attack as A
 from prose_mesh.attack.tamperer import crafted_problems
 from prose_mesh.errors import ConfigError
 from prose_mesh.node.provision import community
-from prose_mesh.procstat import rss_kb
+from prose_mesh.procstat import fd_count, rss_kb
 from prose_mesh.scenario import model as M
 from prose_mesh.scenario import relays
 
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
 SAMPLE_PERIOD = 0.5  # s between discovery-table samples
 _SHA = re.compile(r'"frame_sha256":"([0-9a-f]+)"')
 _NODE = re.compile(r'"node":"([^"]+)"')
+_ATTACK = re.compile(r'"attack":"([^"]+)"')
 
 
 def plan(scenario: M.Scenario) -> list[str]:
@@ -166,12 +170,15 @@ async def run(state: RunState, nursery: trio.Nursery) -> None:
 
 
 async def _sample_discovery(state: RunState) -> None:
-    """Discovery table sizes, and the RSS when the first attack became active (J2's growth)."""
+    """Discovery table sizes, the RSS when the first attack became active (J2's growth), and
+    from then on the process's open fds (``process.fds``; J2: "no fd growth")."""
     while True:
         if not state.rss_at_attack_kb and any(
             isinstance(r, A.Role) and r.active for r in state.attackers.values()
         ):
             state.rss_at_attack_kb = rss_kb()
+        if state.rss_at_attack_kb:
+            state.sample("process.fds", float(fd_count()))
         for name, ue in state.ues.items():
             if name not in state.killed:
                 state.sample("discovery.table_size", float(len(ue.discovery.peers())))
@@ -199,23 +206,28 @@ async def stop(state: RunState, name: str) -> None:
 def attribute(state: RunState) -> dict[str, dict[str, Any]]:
     """Per attacker: deliveries of its frames and the verdicts on them, from events.jsonl.
 
-    A frame only attackers transmitted: every verdict on it is theirs. A frame that was also
-    transmitted by a UE (a verbatim replay): the verdicts on it at one receiver are matched
-    first-in first-out to that receiver's deliveries of it, in time order (deliveries first on
-    equal times) - the file's line order is not causal (the medium's lines are batched)."""
+    An attacker's frames are those the medium tagged with its name on their ``tx`` lines
+    (``attack``). A frame only attackers transmitted: every verdict on it is theirs. A frame
+    that was also transmitted by a UE (a verbatim replay): the verdicts on it at one receiver
+    are matched first-in first-out to that receiver's deliveries of it, in time order
+    (deliveries first on equal times) - the file's line order is not causal (the medium's
+    lines are batched)."""
     roles = {n: r for n, r in state.attackers.items() if isinstance(r, A.Role)}
     out: dict[str, dict[str, Any]] = {
         n: {"delivered": 0, "accepted": 0, "accepted_kinds": Counter(), "rejected": Counter(),
             "rejected_kinds": Counter()} for n in roles}  # fmt: skip
     if state.session is None or not roles:
         return out
-    owner: dict[str, str] = {}
-    for n, r in roles.items():
-        for sha in r.sent:
-            owner.setdefault(sha, n)
     state.session.log(state.air.medium.take_events())  # what the scheduler has not written yet
     state.session.flush()
     path = state.session.path / "events.jsonl"
+    owner: dict[str, str] = {}  # frame SHA -> the attacker whose radio sent it first
+    with open(path) as f:
+        for line in f:
+            if '"event":"tx"' in line and '"attack":null' not in line:
+                sha, who = _SHA.search(line), _ATTACK.search(line)
+                if sha is not None and who is not None and who.group(1) in roles:
+                    owner.setdefault(sha.group(1), who.group(1))
     shared: set[str] = set()  # attack SHAs a UE also transmitted
     with open(path) as f:
         for line in f:
@@ -331,6 +343,9 @@ def finish(state: RunState) -> None:
         counts["rejected.REPLAY.before_verify"] = float(replay_gmk)
         _security_figures(state)
         _delivery_figures(state)
+        fds = state.samples.get("process.fds")
+        if fds:  # the last sample before the timeline ended over the one at the first attack
+            counts["process.fd_growth"] = fds[-1] - fds[0]
 
 
 def _expected_reasons(state: RunState, prefix: str) -> list[str]:

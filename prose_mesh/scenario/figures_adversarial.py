@@ -28,7 +28,10 @@ are fractions so that ``"< 0.1%"`` bounds work):
   index) audit over every SRTP packet a UE decrypted. A tuple that carried two different
   plaintexts is key-stream reuse; ``tuple_reuse`` keys the tuple by call as well (each call
   has its own call key, so the same MKI in two calls is two keys), ``mki_ssrc_index_reuse`` is
-  the catalogue's literal (MKI, SSRC, index) test.
+  the catalogue's literal (MKI, SSRC, index) test. ``srtp.ssrc_index_collisions`` (H1's forced
+  SSRC collision): (SSRC, index) pairs heard under more than one MKI;
+  ``srtp.ssrc_index_collisions_same_gmk``: (GMK-ID, SSRC, index) heard under different GUK-IDs
+  (so a pair that collided under two GMKs counts twice here, once in the former).
 * ``media.first_verdicts``, ``media.false_rejects``, ``media.false_reject_rate``,
   ``media.rejected_before_key`` (A7, J1; §5 invariant 4): per receiver, the first verdict on
   each untampered media frame of which a legitimate transmission reached it (matched to the
@@ -39,6 +42,9 @@ are fractions so that ``"< 0.1%"`` bounds work):
   ``UNKNOWN_KEY`` at most :data:`PRE_KEY_WINDOW` before the receiver joined a call or took
   a call's re-key (a frame that overtook its key announcement, or whose announcement the
   medium lost until a late-entry probe brought it again; ``rejected_before_key``), or
+  before its first call key under the GMK the MKI names, taken later within
+  :data:`GMK_DELIVERY_BOUND` (the announcements and the probes for them lost, or refused for
+  want of that GMK: J1 seed 689, three probes in a row lost, then the link down), or
   ``UNKNOWN_KEY`` at most that long after the receiver hung up (the runner ends a call at each
   UE locally; frames still in flight then have no key: ``rejected_after_hangup``), or
   ``UNKNOWN_KEY`` for the GMK the packet's MKI names (the reject's detail) when the receiver
@@ -46,14 +52,24 @@ are fractions so that ``"< 0.1%"`` bounds work):
   retries before were lost: the loss is the medium's, the delivery bound is
   ``gmk.delivery_ratio``'s to judge; ``rejected_before_gmk``).
 * ``media.duplicates_accepted`` (A6, J1; invariant 2): a (call, talker, seq) accepted twice
-  by one receiver. ``media.corrupt_accepted`` (J1): accepted frames whose hash matches no
-  transmission (a corrupted copy) or whose delivery the medium flagged ``corrupt``.
+  by one receiver. ``media.corrupt_accepted`` (J1): accepted media from a copy the medium's
+  ``corrupt`` flipped a bit of inside the SRTP packet (what SRTP authentication covers: the
+  packet's last ``octets`` octets of the frame, [EMU] layout: no bearer puts a trailer after it
+  without also protecting its SDU with a MAC-I), or whose flip is not known (a frame nobody
+  delivered as received). A flip before the SRTP packet — Layer-2 and shim fields, the PDCP
+  header, the IPv6 flow label inside a one-to-many PDCP SDU, which is ciphered without integrity
+  (TS 33.303) — leaves an authentic packet the receiver rightly accepts:
+  ``media.accepted_header_flips``, reported.
   ``media.forged_accepted`` (invariant 1): accepted media without the run's canary.
 * ``gmk.delivery_ratio`` (J1): of every (GMK, recipient) the distributors sent, the share the
   recipient installed within :data:`GMK_DELIVERY_BOUND` (one sent less than
   :data:`IN_FLIGHT_S` before the run stopped counts only if it was installed).
   ``link.resume_time`` samples (J1): after each ``down`` window of a declared link, the first
   media the far end accepted from a talking near end, minus the window's end.
+* ``clock.recovery_time`` samples (I1), one per ``set_clock`` step of a group member: the step
+  to the UE holding a GMK of each of its groups and playing media of each of their calls
+  running then (+inf if never); ``clock.accepted_before_resync``: GMKs installed and media
+  played by a stepped UE before its first step (0: its skewed clock failed closed).
 * ``gmk.downgrades`` (A5): installs whose activation is not newer than the group's newest
   one at that UE; ``gmk.verifies_beyond_verdicts`` (B4): ECCSI verifications not explained by
   a GMK verdict that follows verification (0 means: nothing rejected before the crypto, such
@@ -123,6 +139,7 @@ def add_figures(state: RunState) -> None:
     _duplicates_and_forgeries(state, counts)
     _gmk_delivery(state, counts)
     _gmk_history(state, counts)
+    _clock_recovery(state, counts)
     if events is not None:
         _phantoms(state, events, counts)
     counts["process.rss_mb"] = (state.rss_peak_kb or peak_rss_kb()) / 1024.0
@@ -210,6 +227,24 @@ def _srtp_audit(state: RunState, counts: dict[str, float]) -> None:
     counts["srtp.tuples"] = float(len(by_call))
     counts["srtp.tuple_reuse"] = float(sum(1 for v in by_call.values() if len(v) > 1))
     counts["srtp.mki_ssrc_index_reuse"] = float(sum(1 for v in literal.values() if len(v) > 1))
+    _ssrc_collisions(literal, counts)
+
+
+def _ssrc_collisions(
+    literal: dict[tuple[Any, ...], set[bytes]], counts: dict[str, float]
+) -> None:
+    """H1's forced SSRC collision: (SSRC, index) pairs heard under two or more MKIs, and the
+    part of them under one GMK (only the talkers' GUK-IDs set their master keys apart).
+    Non-zero shows the collision happened; ``srtp.mki_ssrc_index_reuse`` 0 that it was safe."""
+    mkis: dict[tuple[Any, Any], set[str]] = defaultdict(set)
+    guks: dict[tuple[str, Any, Any], set[str]] = defaultdict(set)
+    for mki, ssrc, index in literal:
+        m = str(mki)
+        mkis[(ssrc, index)].add(m)
+        guks[(m[:8], ssrc, index)].add(m[8:])  # MKI (hex) = GMK-ID ‖ GUK-ID, 4 octets each
+    counts["srtp.ssrc_index_collisions"] = float(sum(1 for v in mkis.values() if len(v) > 1))
+    counts["srtp.ssrc_index_collisions_same_gmk"] = float(
+        sum(1 for v in guks.values() if len(v) > 1))
 
 
 def _read_events(state: RunState) -> list[dict[str, Any]] | None:
@@ -239,13 +274,17 @@ def _first_verdicts(
     """§5 invariant 4 on media, and accepted corrupted copies (J1)."""
     delivered: dict[tuple[str, str], list[str]] = {}
     legit: set[tuple[str, str]] = set()  # (node, SHA) of which a legitimate copy was delivered
+    flips: dict[tuple[str, str], tuple[int, int]] = {}  # (node, copy SHA) -> (octet, frame len)
     for e in events:
         if e.get("event") == "deliver":
             key = (e["node"], e["frame_sha256"])
             delivered.setdefault(key, []).extend(e.get("flags", []))
             if e.get("attack") is None:
                 legit.add(key)
+            if "copy_sha256" in e:
+                flips[(e["node"], e["copy_sha256"])] = (e["flip"]["octet"], e["flip"]["len"])
     joined: dict[str, list[float]] = defaultdict(list)
+    keyed: dict[tuple[str, int], float] = {}  # (node, GMK-ID) -> first call key under it
     ended: dict[str, list[float]] = defaultdict(list)
     installed: dict[tuple[str, int], float] = {}  # (node, GMK-ID) -> first install
     for e in events:
@@ -253,12 +292,16 @@ def _first_verdicts(
             continue
         if e.get("name") in KEY_ARRIVALS:
             joined[e["node"]].append(float(e["t"]))
+            if e.get("data", {}).get("gmk_id") is not None:
+                k = (e["node"], int(e["data"]["gmk_id"]))
+                keyed[k] = min(keyed.get(k, math.inf), float(e["t"]))
         elif e.get("name") == "call_ended":
             ended[e["node"]].append(float(e["t"]))
         elif e.get("name") == "gmk_installed":
             installed.setdefault((e["node"], int(e["data"]["gmk_id"])), float(e["t"]))
     seen: set[tuple[str, str]] = set()
     first = false = before_key = before_gmk = after_end = by_lifetime = corrupt_accepted = 0
+    header_flips = 0
     for e in events:
         if e.get("event") not in ("accept", "reject") or e.get("kind") not in MEDIA_KINDS:
             continue
@@ -269,7 +312,11 @@ def _first_verdicts(
         flags = delivered.get(key)
         tampered = flags is None or "corrupt" in flags  # no untouched copy was delivered
         if e["event"] == "accept" and tampered:
-            corrupt_accepted += 1
+            flip, octets = flips.get(key), e.get("octets")
+            if flip is not None and octets is not None and flip[0] < flip[1] - octets:
+                header_flips += 1  # before the SRTP packet: nothing end to end covers it
+            else:
+                corrupt_accepted += 1
         if tampered or key in seen or key not in legit:
             continue  # invariant 4 is about legitimate frames (attackers' have their figures)
         seen.add(key)
@@ -280,12 +327,15 @@ def _first_verdicts(
             by_lifetime += 1
             continue
         t = float(e["t"])
-        if e.get("reason") == "UNKNOWN_KEY" and any(
-            t <= tj <= t + PRE_KEY_WINDOW for tj in joined.get(e["node"], ())
+        gmk_id = mki_gmk_id(e.get("detail"))
+        if e.get("reason") == "UNKNOWN_KEY" and (
+            any(t <= tj <= t + PRE_KEY_WINDOW for tj in joined.get(e["node"], ()))
+            # no call key under the MKI's GMK yet: its announcements (or their GMK) were
+            # lost; one taken later, within the J1 delivery bound, explains the reject
+            or t < keyed.get((e["node"], gmk_id), math.inf) <= t + GMK_DELIVERY_BOUND
         ):
             before_key += 1
             continue
-        gmk_id = mki_gmk_id(e.get("detail"))
         t_gmk = installed.get((e["node"], gmk_id)) if gmk_id is not None else None
         if e.get("reason") == "UNKNOWN_KEY" and t_gmk is not None and (
             t < t_gmk <= t + GMK_DELIVERY_BOUND
@@ -306,6 +356,7 @@ def _first_verdicts(
     counts["media.rejected_after_hangup"] = float(after_end)
     counts["media.rejected_by_lifetime"] = float(by_lifetime)
     counts["media.corrupt_accepted"] = float(corrupt_accepted)
+    counts["media.accepted_header_flips"] = float(header_flips)
 
 
 def _resume(state: RunState, events: list[dict[str, Any]]) -> None:
@@ -365,8 +416,11 @@ def _gmk_delivery(state: RunState, counts: dict[str, float]) -> None:
                 r = by_uri.get(uri)
                 if r is None or r.name in state.killed:
                     continue
+                # no lower bound: a GMK-ID names one issue, and the distributor logs
+                # gmk_distributed after its send returns, by when a member may have installed
+                # it already (J2-30m on netns: 10 of 122 installs 0.2-0.7 ms "before" the send)
                 if any(
-                    ev2.data.get("gmk_id") == gmk_id and t0 <= t <= t0 + GMK_DELIVERY_BOUND
+                    ev2.data.get("gmk_id") == gmk_id and t <= t0 + GMK_DELIVERY_BOUND
                     for t, ev2 in r.events("gmk_installed")
                 ):
                     delivered += 1
@@ -472,3 +526,43 @@ def _phantoms(state: RunState, events: list[dict[str, Any]], counts: dict[str, f
     counts["calls.phantom"] = float(phantom_calls)
     counts["floor.grants"] = float(grants)
     counts["floor.phantom_grants"] = float(phantom_grants)
+
+
+def _clock_recovery(state: RunState, counts: dict[str, float]) -> None:
+    """I1 "recovers after resync": per ``set_clock`` step of a group member,
+    ``clock.recovery_time`` samples the time from the step to the UE holding a GMK of each of
+    its groups and playing media of each of their calls running then (+inf if it never did,
+    so a bound fails); ``clock.accepted_before_resync`` counts the GMKs a stepped UE installed
+    and the media it played before its first step (I1 steps the clocks that were outside the
+    tolerance: failing closed means 0)."""
+    from prose_mesh.scenario.model import SetClock
+
+    played = state.played()
+    first: dict[str, float] = {}
+    for step in state.scenario.timeline:
+        a = step.action
+        if not isinstance(a, SetClock) or a.ue not in state.ues:
+            continue
+        t_r = state.origin + step.at
+        first[a.ue] = min(t_r, first.get(a.ue, math.inf))
+        ue = state.ues[a.ue]
+        ready: list[float] = []
+        for g, members in state.members.items():
+            if a.ue not in members or g not in state.groups:
+                continue
+            gid = state.groups[g].group_id
+            installs = [t for t, ev in ue.events("gmk_installed") if ev.data.get("group_id") == gid]
+            ready.append(t_r if any(t <= t_r for t in installs)
+                         else min((t for t in installs if t > t_r), default=math.inf))
+            for rec in state.calls.values():
+                if rec.group == g and rec.start <= t_r < rec.end:
+                    ready.append(min((p.t for p in played.get(a.ue, ())
+                                      if p.call == rec.id and p.t >= t_r), default=math.inf))
+        if ready:
+            state.sample("clock.recovery_time", max(ready) - t_r)
+    early = 0
+    for name, t_first in first.items():
+        early += sum(1 for t, _ev in state.ues[name].events("gmk_installed") if t < t_first)
+        early += sum(1 for p in played.get(name, ()) if p.t < t_first)
+    if first:
+        counts["clock.accepted_before_resync"] = float(early)

@@ -23,9 +23,15 @@ attacker radios (``attack`` = the attacker's name). The rules, and why:
     (shim and L2 IDs are unauthenticated by design, one-to-many PDCP is ciphered only; the
     application content is still checked end to end below): ``accepted_after_corruption``,
     reported, not a security acceptance. A corrupted copy from an attacker, or no corrupted
-    copy at all → **unexpected** (a frame nobody sent was accepted). [EMU] the corrupted copy
-    is matched by time (the latest one delivered to that node before the verdict), not by
-    bytes;
+    copy at all → **unexpected** (a frame nobody sent was accepted). The corrupted copy is
+    found by its own SHA, which the ``deliver`` line names (``copy_sha256``, with the flipped
+    bit in ``flip``); in logs older than that, by time (the latest one delivered to that node
+    before the verdict);
+  - a frame a malicious relay modified or cross-forwarded (the relay's ``relay_tampered``
+    event names its SHA: the medium tags transmissions per node, and a relay node is also an
+    honest forwarder) accepted by anything but the hop's own envelope check → **forged**,
+    unless the relay's flip lies before the accepted SRTP packet (``octets`` of the accept
+    line): ``accepted_after_corruption``;
   - the same node accepting the same SHA more often than it received legitimate copies of it
     (medium ``dup`` copies and attacker copies do not count) → **duplicated**. A legitimate
     sender may put identical octets on the air twice — an unauthenticated MONP PROBE on an
@@ -172,8 +178,14 @@ class _Log:
         self.got_legit: Counter[tuple[str, str]] = Counter()
         self.got_attack: Counter[tuple[str, str]] = Counter()  # same, from attacker tx
         self.corrupt: dict[str, list[tuple[float, str | None]]] = defaultdict(list)
+        # (node, SHA of the corrupted copy) -> attacker or None, from deliver lines that name it
+        self.corrupt_copy: dict[tuple[str, str], str | None] = {}
         self.verdicts: Counter[str] = Counter()  # node -> lines judging a frame
-        self.accepts: list[tuple[float, str, str, str | None]] = []  # (t, node, kind, sha)
+        # (t, node, kind, sha, octets: the size of what end-to-end integrity covered, if known)
+        self.accepts: list[tuple[float, str, str, str | None, int | None]] = []
+        # SHA of a frame a malicious relay modified / cross-forwarded -> (attacker, flipped
+        # octet or None, frame length): from the relay's own ``relay_tampered`` events
+        self.relay_tampered: dict[str, tuple[str, int | None, int]] = {}
         self.rejects: list[tuple[str, str, str, str | None]] = []  # (node, kind, reason, sha)
         self.reasons: Counter[str] = Counter()
         self.reasons_by_kind: dict[str, Counter[str]] = defaultdict(Counter)
@@ -224,6 +236,8 @@ class _Log:
                 attack = seen[2] if seen is not None else e.get("attack")
                 if "corrupt" in (e.get("flags") or ()):
                     self.corrupt[dst].append((t, attack))
+                    if "copy_sha256" in e:
+                        self.corrupt_copy[(dst, e["copy_sha256"])] = attack
                 elif attack is None and not dup:
                     self.got_legit[(dst, e["frame_sha256"])] += 1
                 elif attack is not None:
@@ -243,7 +257,7 @@ class _Log:
             if sha is not None:
                 self.verdicts[node] += 1
             if ev == "accept":
-                self.accepts.append((t, node, kind, sha))
+                self.accepts.append((t, node, kind, sha, e.get("octets")))
             else:
                 reason = str(e.get("reason"))
                 self.rejects.append((node, kind, reason, sha))
@@ -252,6 +266,10 @@ class _Log:
         elif ev == "ue_event":
             if e.get("name") == "srtp_tx":
                 self.srtp_tx.append((e["node"], e.get("data") or {}))
+            elif e.get("name") == "relay_tampered":
+                d = e["data"]
+                self.relay_tampered[d["frame_sha256"]] = (str(d["attack"]), d.get("flip_octet"),
+                                                          int(d["len"]))
         elif ev == "app_send":
             key = (str(e["stream"]), str(e["talker"]), int(e["seq"]))
             if key in self.app_send:
@@ -269,6 +287,7 @@ def _security(log: _Log) -> dict[str, Any]:
     accepted: Counter[tuple[str, str]] = Counter()
     by_attacker: Counter[str] = Counter()
     replayed: Counter[str] = Counter()
+    header_flips: Counter[str] = Counter()  # by malicious relay
     corrupt = {n: sorted(v, key=lambda x: x[0]) for n, v in log.corrupt.items()}
 
     def note(cls: str, text: str) -> None:
@@ -276,11 +295,22 @@ def _security(log: _Log) -> dict[str, Any]:
         if len(examples[cls]) < _EXAMPLES:
             examples[cls].append(text)
 
-    for t, node, kind, sha in log.accepts:
+    for t, node, kind, sha, octets in log.accepts:
         if sha is None:
             classes["local"] += 1  # a verdict on local input (e.g. the GMS adopting its GMK)
             continue
         what = f"{node} accepted {kind} frame {sha} at {t:.6f} s"
+        tampered = log.relay_tampered.get(sha)
+        if tampered is not None and not kind.startswith("relay"):  # the hop's own verdicts
+            attacker, flip, size = tampered  # are on the envelope, which the relay did send
+            if flip is not None and octets is not None and flip < size - octets:
+                header_flips[attacker] += 1
+                note("accepted_after_corruption", what + f" (relay {attacker} flipped a "
+                     "header bit nothing end to end covers)")
+            else:
+                by_attacker[attacker] += 1
+                note("forged", what + f" (modified by malicious relay {attacker})")
+            continue
         accepted[(node, sha)] += 1
         nth = accepted[(node, sha)]
         if sha in log.sha_legit:
@@ -297,7 +327,14 @@ def _security(log: _Log) -> dict[str, Any]:
         elif sha in log.sha_attack:
             by_attacker[log.sha_attack[sha]] += 1
             note("forged", what + f" (sent only by attacker {log.sha_attack[sha]})")
-        else:
+        elif (node, sha) in log.corrupt_copy:  # the medium named the corrupted copy judged
+            attacker = log.corrupt_copy[(node, sha)]
+            if attacker is None:
+                note("accepted_after_corruption", what)
+            else:
+                by_attacker[attacker] += 1
+                note("forged", what + f" (a corrupted copy from attacker {attacker})")
+        else:  # logs written before deliver lines named the copy: matched by time
             before = [c for c in corrupt.get(node, ()) if c[0] <= t + 1e-9]
             if before and before[-1][1] is None:
                 note("accepted_after_corruption", what)
@@ -308,7 +345,8 @@ def _security(log: _Log) -> dict[str, Any]:
                 note("unexpected", what + " (no node sent this frame)")
     total = classes["forged"] + classes["unexpected"] + classes["duplicated"]
     return {"total": total, "classes": dict(classes), "examples": dict(examples),
-            "by_attacker": dict(by_attacker), "replayed_by_attacker": dict(replayed)}
+            "by_attacker": dict(by_attacker), "replayed_by_attacker": dict(replayed),
+            "header_flips_by_attacker": dict(header_flips)}
 
 
 def _attack_windows(log: _Log) -> dict[str, tuple[float, float]]:
@@ -519,7 +557,8 @@ def _keystream(log: _Log) -> dict[str, Any]:
 
 def _attack_frames(log: _Log, windows: dict[str, tuple[float, float]],
                    sec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per attacker: frames it put on the air, and what the receivers made of them.
+    """Per attacker: frames it put on the air (for a malicious relay: frames it modified or
+    cross-forwarded), and what the receivers made of them.
 
     A rejection is the attacker's when it judged a frame only attackers sent. A verbatim replay
     has the SHA of the authentic frame, so the verdict line alone cannot tell the copies apart:
@@ -543,10 +582,19 @@ def _attack_frames(log: _Log, windows: dict[str, tuple[float, float]],
         if sha in log.sha_legit:
             reasons = reasons[len(reasons) - min(len(reasons), log.got_attack[(node, sha)]):]
         row(name)["rejected"].update(reasons)
+    # a malicious relay's modified / cross-forwarded frames (its relay_tampered events)
+    for name, _flip, _size in log.relay_tampered.values():
+        row(name)["injected"] += 1
+    for _node, kind, reason, sha in log.rejects:
+        tampered = log.relay_tampered.get(sha) if sha is not None else None
+        if tampered is not None and not kind.startswith("relay"):
+            row(tampered[0])["rejected"][reason] += 1
     for name, n in sec["by_attacker"].items():
         row(name)["accepted"] += n
     for name, n in sec["replayed_by_attacker"].items():
         row(name)["replayed_authentic_accepted"] += n
+    for name, n in sec["header_flips_by_attacker"].items():
+        row(name)["accepted_header_flips"] = n  # not a security acceptance (see _security)
     for name, r in out.items():
         r["rejected"] = dict(r["rejected"].most_common())
         if name in windows:

@@ -849,6 +849,9 @@ class _Play:
             self.sem.err((*path, "target"), self.sem._unknown(t, set(self.n.ues) | self.n.groups,
                                                               "UE or group"))  # fmt: skip
 
+    def on_set_clock(self, path: Path_, act: dict[str, Any], at: float) -> None:
+        self.ue(path, act, "ue")
+
     def on_d2d_link(self, path: Path_, act: dict[str, Any], at: float) -> None:
         a, b = self.ue(path, act, "a"), self.ue(path, act, "b")
         if a and a == b:
@@ -875,7 +878,8 @@ def _build(data: dict[str, Any], source: str) -> M.Scenario:
         ues.append(M.UE(name, user=ident.get("user"), imei=ident.get("me", {}).get("imei"),
                         roles=tuple(u.get("roles", ["member"])), position=u.get("position"),
                         in_coverage=u.get("in_coverage", False),
-                        clock_offset=S.parse_duration(u.get("clock_offset", 0))))  # fmt: skip
+                        clock_offset=S.parse_duration(u.get("clock_offset", 0)),
+                        ssrc=u.get("ssrc"), first_seq=u.get("first_seq")))  # fmt: skip
     groups = []
     raw_groups = data.get("groups", {})
     for gid, g in raw_groups.items():

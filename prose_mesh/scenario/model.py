@@ -337,6 +337,10 @@ class UE:
     position: Position | None = None
     in_coverage: bool = False
     clock_offset: float = 0.0
+    #: [EMU] test hooks (ADVERSARIAL.md H1's forced SSRC collision): the SSRC / first RTP SEQ
+    #: of this UE's SRTP streams instead of random ones (None: random, as RFC 3550 wants).
+    ssrc: int | None = None
+    first_seq: int | None = None
 
     def __post_init__(self) -> None:
         _freeze(self, "roles")
@@ -362,6 +366,8 @@ class UE:
             out["position"] = [S.format_duration(v) for v in self.position]
         _put(out, "in_coverage", self.in_coverage, False)
         _put(out, "clock_offset", S.format_duration(self.clock_offset), 0)
+        _put(out, "ssrc", self.ssrc)
+        _put(out, "first_seq", self.first_seq)
         return out
 
 
@@ -642,10 +648,21 @@ class CreateGroup(Action):
     group: str
 
 
+@dataclass(frozen=True)
+class SetClock(Action):
+    """``ue``'s clock steps to ``offset`` from true time (ADVERSARIAL.md I1: a resync with
+    ``offset: 0s``, or a clock that jumps). Timers already armed keep their time."""
+
+    KEY: ClassVar[str] = "set_clock"
+    DURATION_FIELDS: ClassVar[tuple[str, ...]] = ("offset",)
+    ue: str
+    offset: float
+
+
 ACTIONS: dict[str, type[Action]] = {
     cls.KEY: cls
     for cls in (Call, Talk, Move, LinkDown, LinkUp, AddMember, RemoveMember, Rekey, AttackStart,
-                AttackStop, Kill, Discover, D2DLink, CreateGroup)
+                AttackStop, Kill, Discover, D2DLink, CreateGroup, SetClock)
 }  # fmt: skip
 
 

@@ -381,6 +381,7 @@ async def misbehave(state: RunState, attacker: M.Attacker) -> Misbehaviour:
         seed=attacker.seed if attacker.seed is not None else scen.seed or 0,
         start_at=state.origin + attacker.start,
         stop_at=math.inf if attacker.stop is None else state.origin + attacker.stop,
+        name=attacker.name,
     )  # fmt: skip
     state.attackers[attacker.name] = bad
     node = state.relays.get(name)

@@ -180,7 +180,7 @@ INSIDER_ACTIONS: Final = ("send_old_gmk", "decrypt_new", "resign_mutated")
 DISCOVERY_MODELS: Final = ("A", "B")
 TIMELINE_ACTIONS: Final = (
     "call", "talk", "move", "link_down", "link_up", "add_member", "remove_member", "rekey",
-    "attack_start", "attack_stop", "kill", "discover", "d2d_link", "create_group",
+    "attack_start", "attack_stop", "kill", "discover", "d2d_link", "create_group", "set_clock",
 )  # fmt: skip
 
 
@@ -269,6 +269,9 @@ def _timeline_actions() -> dict[str, Any]:
                          ("ue",), title="discover"),
         "d2d_link": _obj({"a": n, "b": n, "via": n}, ("a", "b"), title="d2d_link"),
         "create_group": _obj({"group": n}, ("group",), title="create_group"),
+        # I1: a UE's clock stepped at run time (a resync, or a new error)
+        "set_clock": _obj({"ue": n, "offset": _ref("signed_duration")}, ("ue", "offset"),
+                          title="set_clock"),
     }  # fmt: skip
 
 
@@ -294,8 +297,14 @@ def build_schema() -> dict[str, Any]:
         "in_coverage": {"type": "boolean"},
         "clock_offset": _ref("signed_duration"),
     }
+    test_hooks = {  # [EMU] H1's forced SSRC collision: several UEs given one SSRC and SEQ
+        "ssrc": {"type": "integer", "minimum": 1, "maximum": 0xFFFF_FFFF,
+                 "description": "[EMU] test hook: the SRTP SSRC this UE starts every MKI on"},
+        "first_seq": {"type": "integer", "minimum": 0, "maximum": 0x7FFF,
+                      "description": "[EMU] test hook: the RTP SEQ of that SSRC's first packet"},
+    }  # fmt: skip
     ue = _obj(
-        {"identity": identity, "position": _ref("position"), **ue_common},
+        {"identity": identity, "position": _ref("position"), **ue_common, **test_hooks},
         ("identity",),
         title="UE",
     )

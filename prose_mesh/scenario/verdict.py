@@ -9,6 +9,7 @@ Input is ``report["verdict"]`` (:mod:`prose_mesh.scenario.report`):
 * ``attack_frames`` — the invariant checker's view of the same attackers from the medium's log
   (:func:`prose_mesh.scenario.invariants.check_run`): frames ``injected`` on the air,
   ``rejected`` by reason, ``accepted`` (security acceptances), ``replayed_authentic_accepted``,
+  ``accepted_header_flips`` (a malicious relay's bit flips in headers nothing end to end covers),
   ``window_s``;
 * ``legit_traffic`` — per call (stream): ``sent``, ``receivers``, ``deliveries``,
   ``delivered_ratio``, ``lost``, ``never_read``, delay percentiles, ``latency_added_p95_s``
@@ -63,6 +64,7 @@ def _attack_row(name: str, given: dict[str, Any], medium: dict[str, Any]) -> dic
         "on_air": medium.get("injected", 0),
         "security_acceptances": medium.get("accepted", 0),
         "replayed_authentic_accepted": medium.get("replayed_authentic_accepted", 0),
+        "accepted_header_flips": medium.get("accepted_header_flips", 0),
         "window_s": medium.get("window_s"),
     }  # fmt: skip
     extra = {k: val for k, val in given.items() if k not in row and k not in
@@ -85,6 +87,8 @@ def render_verdict(rows: list[dict[str, Any]], console: Any) -> None:
             acc = r["accepted"]
             style = "red" if acc or r["security_acceptances"] else "green"
             reasons = ", ".join(f"{k} {n}" for k, n in r["rejected_by_reason"].items()) or "-"
+            if r.get("accepted_header_flips"):  # a relay's flips nothing end to end covers
+                reasons += f"; accepted with a header bit flipped: {r['accepted_header_flips']}"
             t.add_row(r["attacker"], str(r["role"] or "-"), str(r["injected"]),
                       f"[{style}]{acc}[/{style}]", reasons,
                       str(r["replayed_authentic_accepted"]))

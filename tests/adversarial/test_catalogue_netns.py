@@ -26,19 +26,6 @@ FILES = (
 )  # fmt: skip
 
 
-#: Known defects (issue #7 stays open for them): reported in the report, not asserted here.
-KNOWN = {
-    "j1-lossy-flapping.yaml": (
-        # a bit flip in a field no layer protects or checks (seed 9 of the memory backend: the
-        # IPv6 flow label, which RFC 8200 lets change in transit; one-to-many PDCP ciphering has
-        # no integrity) leaves the SRTP packet authentic, so the receiver rightly accepts it,
-        # but the figure counts every accepted copy the medium flagged corrupt (9 of 39 seeds
-        # on memory, 1-2 each; 0 of 31 netns runs)
-        "media.corrupt_accepted",
-    ),
-}
-
-
 @pytest.fixture(scope="module")
 def netns_reports(tmp_path_factory):
     """Run every file on netns, PARALLEL at a time; returns {file: report} and the wall time."""
@@ -50,7 +37,5 @@ def test_catalogue_file_on_netns(netns_reports, name):
     reports, _wall = netns_reports
     r = reports[name]
     assert r.get("backend") == "netns" and r.get("time") == "real", r["failures"]
-    known = KNOWN.get(name, ())
-    assert [f for f in failures_besides_latency(r) if not f.startswith(known)] == [], \
-        r["failures"]
+    assert failures_besides_latency(r) == [], r["failures"]
     assert r["invariants"]["invariants"]["every_frame_one_verdict"]["ok"]

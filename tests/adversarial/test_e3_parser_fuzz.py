@@ -25,88 +25,21 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from scapy.layers.l2 import Ether
 
-import prose_mesh.wire.pc5  # noqa: F401 -- binds the PC5 Scapy layers to Ether
-from prose_mesh.crypto.srtp import SrtpError, SrtpProfile, SrtpReceiver
 from prose_mesh.errors import ParseError
-from prose_mesh.protocol.call_key import CallKeyError, parse_key_message
-from prose_mesh.protocol.key_params import KeyParameters, parse_key_parameters
-from prose_mesh.wire import discovery, fast, monp, pc5s, samples
-from prose_mesh.wire import mikey as mikey_scapy
+from prose_mesh.fuzz import MIKEY_PARTS, TARGET_NAMES, load_targets
 from prose_mesh.wire import mikey_codec as mc
-from prose_mesh.wire.ipudp import build_udp6, link_local, parse_udp6
-from prose_mesh.wire.relay import build_envelope, parse_envelope
 
 EXAMPLES = 10_000
 
-
-def _refs() -> dict[str, list[bytes]]:
-    sign, enc = samples.placeholder_crypto()
-    frames = samples.build_sample_frames(sign, enc)
-    media = samples.media_packets()
-    mikey = samples.mikey_messages(sign, enc)
-    psk = mc.build_group_call_key_message(
-        csb_id=0x1234, t_ntp=samples.T_NTP, rand=bytes(16), initiator_uri=b"sip:a@x",
-        initiator_uid=bytes(32), encr_key_data=bytes(40), sign=sign)
-    env = build_envelope(0x0A0B0C, 7, 3, 1, frames[0][fast.ETH_LEN:])
-    return {
-        "frame": frames,
-        "pc5": [f[fast.ETH_LEN:] for f in frames],
-        "pc5 scapy": frames,
-        "pc5s": [m for m, _ in samples.pc5s_messages(sign, enc)],
-        "discovery": samples.discovery_messages(),
-        "monp": samples.monp_messages(),
-        "floor": samples.floor_messages(),
-        "ipudp": [build_udp6(link_local(1), link_local(2), 2269, 2269, m) for m in mikey[:1]],
-        "mikey": mikey,
-        "mikey scapy": mikey,
-        "psk key message": [psk],
-        "call key message": [psk],
-        "key data": [mc.KeyData(b"k" * 16, b"s" * 12, b"spi!").encode()],
-        "key parameters": [KeyParameters(1.0, 2.0, "sip:g@x", "adhoc", ("sip:a@x",)).encode()],
-        "relay envelope": [env],
-        "srtp": media[:1],
-        "srtcp": media[1:],
-    }
-
-
-REFS = _refs()
-_rx = SrtpReceiver(SrtpProfile.AEAD_AES_128_GCM, mki_len=8)
-_rx.add_key(samples.SAMPLE_MKI, samples.SAMPLE_SRTP_KEY, samples.SAMPLE_SRTP_SALT)
-
-
-def _relay(data: bytes) -> object:
-    return parse_envelope(fast.parse_pc5(data))
-
-
-def _scapy(data: bytes) -> object:
-    """The PC5 Scapy layers behind the strict check, as :func:`mikey_scapy.parse_mikey_scapy`
-    does for MIKEY: Scapy is the readable reference, not an untrusted-input parser (bare
-    ``Ether(b"\x04")`` raises struct.error inside Scapy itself)."""
-    fast.parse_frame(data)
-    return Ether(data)
-
-
+# The parsers and their reference messages are the Atheris targets' (prose_mesh.fuzz): one list.
+# The MIKEY HDR/payload targets frame their input in a fixed message; here the structure-aware
+# generator below (_mikey_structured) covers each payload instead.
+_TARGETS = load_targets()
+_FRAMED = {f"mikey-{p}" for p in MIKEY_PARTS}
 PARSERS: dict[str, tuple[Callable[[bytes], object], tuple[type[Exception], ...]]] = {
-    "frame": (fast.parse_frame, (ParseError,)),
-    "pc5": (fast.parse_pc5, (ParseError,)),
-    "pc5 scapy": (_scapy, (ParseError,)),
-    "pc5s": (pc5s.parse_pc5s, (ParseError,)),
-    "discovery": (discovery.parse_discovery, (ParseError,)),
-    "monp": (monp.parse_monp, (ParseError,)),
-    "floor": (monp.parse_floor, (ParseError,)),
-    "ipudp": (parse_udp6, (ParseError,)),
-    "mikey": (mc.parse_mikey, (ParseError,)),
-    "mikey scapy": (mikey_scapy.parse_mikey_scapy, (ParseError,)),
-    "psk key message": (mc.parse_psk_message, (ParseError,)),
-    "call key message": (parse_key_message, (CallKeyError,)),
-    "key data": (mc.parse_key_data, (ParseError,)),
-    "key parameters": (parse_key_parameters, (ParseError,)),
-    "relay envelope": (_relay, (ParseError,)),
-    "srtp": (_rx.unprotect_rtp, (SrtpError,)),
-    "srtcp": (_rx.unprotect_rtcp, (SrtpError,)),
-}
+    n: (_TARGETS[n].parse, _TARGETS[n].allowed) for n in TARGET_NAMES if n not in _FRAMED}
+REFS: dict[str, list[bytes]] = {n: list(_TARGETS[n].seeds) for n in PARSERS}
 
 
 def _mutate(rng: random.Random, refs: list[bytes], junk: bytes) -> bytes:

@@ -1,18 +1,24 @@
 """I1 — clock skew inside / outside tolerance (ADVERSARIAL.md §4 I1), memory backend.
 
 scripts/attacks/i1-clock-skew.yaml: members off by ±4 s (SKEW − 1) work, members off by ±6 s
-(SKEW + 1) fail closed with TS_OUT_OF_WINDOW; discovery announcers off by ±31 s are found,
-±34 s are rejected TS_OUT_OF_WINDOW."""
+(SKEW + 1) fail closed with TS_OUT_OF_WINDOW until their clocks are resynced at RESYNC_AT
+(``set_clock``), then recover (GMK installed, the running call decrypted) within 5 s;
+discovery announcers off by ±31 s are found, ±34 s are rejected TS_OUT_OF_WINDOW."""
 
 from __future__ import annotations
+
+import json
 
 from catalogue_support import failures_besides_latency, figure, run
 
 INSIDE = ("in_ahead", "in_behind")
 OUTSIDE = ("out_ahead", "out_behind")
+RESYNC_AT = 9.0  # s: the file's set_clock steps
+RECOVERY_BOUND = 5.0  # s: ADVERSARIAL.md I1 "recovery < 5 s after resync"
+ACCEPTS = ("gmk", "media", "floor", "call_key")
 
 
-async def test_i1_skew_inside_works_outside_fails_closed(clock, tmp_path):
+async def test_i1_skew_inside_works_outside_fails_closed_and_recovers(clock, tmp_path):
     result = await run("i1-clock-skew.yaml", tmp_path)
     r = result.report
     assert failures_besides_latency(r) == [], r["failures"]
@@ -20,10 +26,27 @@ async def test_i1_skew_inside_works_outside_fails_closed(clock, tmp_path):
     assert [ues[n]["clock_offset"] for n in (*INSIDE, *OUTSIDE)] == [4, -4, 6, -6]
     for name in INSIDE:  # 100 % inside: the GMK and the call
         assert ues[name]["accepted"]["gmk"] == 1 and ues[name]["decrypted"]["skewed"] > 200
-    for name in OUTSIDE:  # fail closed, with the reason, nothing accepted silently
+    events = [json.loads(line) for line in (result.path / "events.jsonl").open()]
+    steps = {e["node"]: e for e in events if e["event"] == "clock_set"}
+    assert {n: (s["t"], s["was"], s["offset"]) for n, s in steps.items()} == {
+        "out_ahead": (RESYNC_AT, 6, 0),
+        "out_behind": (RESYNC_AT, -6, 0),
+    }
+    for name in OUTSIDE:
+        # fail closed with the reason while skewed, nothing accepted silently before the resync
         assert ues[name]["rejected"]["gmk"]["TS_OUT_OF_WINDOW"] >= 1
-        assert {"gmk", "media", "floor"}.isdisjoint(ues[name]["accepted"]), ues[name]
-        assert ues[name]["decrypted"] == {}
+        mine = [e for e in events if e["node"] == name and e.get("kind") in ACCEPTS]
+        skewed = [e for e in mine if e["t"] < RESYNC_AT]
+        assert any(e["event"] == "reject" and e["reason"] == "TS_OUT_OF_WINDOW" for e in skewed)
+        assert [e for e in skewed if e["event"] == "accept"] == []
+        # recovered after it: the GMK (once) and the call's media
+        assert ues[name]["accepted"]["gmk"] == 1 and ues[name]["decrypted"]["skewed"] > 100
+        installed = [e["t"] for e in events if e["node"] == name
+                     and e.get("name") == "gmk_installed"]  # fmt: skip
+        assert len(installed) == 1 and RESYNC_AT < installed[0] < RESYNC_AT + RECOVERY_BOUND
+    assert figure(r, "clock.accepted_before_resync") == 0
+    assert figure(r, "clock.recovery_time", "count") == 2
+    assert 0 < figure(r, "clock.recovery_time") < RECOVERY_BOUND
     # discovery: the ±31 s announcers are in the listener's table, the ±34 s ones are not
     assert figure(r, "discovery.peers.listener") == 2
     lis = ues["listener"]

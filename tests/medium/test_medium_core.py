@@ -163,6 +163,36 @@ def test_corrupt_flips_exactly_one_payload_bit():
         assert d.frame[:14] == f[:14]
         diff = int.from_bytes(d.frame, "big") ^ int.from_bytes(f, "big")
         assert bin(diff).count("1") == 1
+        # the copy names the bit it differs by: octet from the frame's start, bit from the LSB
+        octet, bit = d.flip
+        assert d.frame[octet] ^ f[octet] == 1 << bit
+
+
+def test_deliver_line_names_the_corrupted_copy_and_its_flip():
+    """The verdict line of a receiver carries the SHA of the octets it judged: the deliver line
+    of a corrupted copy names that SHA and the flipped bit, so the two are matched exactly."""
+    import hashlib
+
+    from prose_mesh.medium.core import SHA_HEX
+
+    m = Medium(5)
+    line(m, "a", "b")
+    m.set_link("a", "b", LinkParams(corrupt=1.0, duplicate=1.0))
+    f = frame(2, 80)
+    copies = m.transmit("a", f, 0.0)
+    assert len(copies) == 2 and copies[1].dup and copies[0].frame == copies[1].frame
+    for d in copies:
+        m.delivered(d, 0.001)
+    lines = [e for e in m.events if e["event"] == "deliver"]
+    assert len(lines) == 2
+    for e in lines:
+        assert e["frame_sha256"] == hashlib.sha256(f).hexdigest()[:SHA_HEX]
+        assert e["copy_sha256"] == hashlib.sha256(copies[0].frame).hexdigest()[:SHA_HEX]
+        assert e["flip"] == {"octet": copies[0].flip[0], "bit": copies[0].flip[1], "len": 80}
+    m.set_link("a", "b", LinkParams())
+    (clean,) = m.transmit("a", f, 1.0)
+    m.delivered(clean, 1.001)
+    assert clean.flip is None and "copy_sha256" not in m.events[-1]
 
 
 def test_reorder_gap_netem_rule():

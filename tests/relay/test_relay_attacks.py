@@ -52,6 +52,25 @@ def test_g2_modified_and_cross_forwarded_frames_rejected(tmp_path, monkeypatch):
     # m1 only opens group g; frames of h rewritten into g are m1's to reject)
     assert rejected >= bad.counters["cross_forwarded"]
     assert "c2" not in m1["decrypted"]
+    # the invariants see the relay's tampering (its relay_tampered events): every tampered
+    # frame m1 judged was rejected, or accepted only with a flip in a header nothing end to end
+    # covers; none is a security acceptance
+    (row,) = [r for r in rep["verdict"]["attackers"] if r["role"] == "malicious_relay"]
+    frames = rep["verdict"]["attack_frames"][row["attacker"]]
+    assert frames["injected"] == bad.counters["modified"] + bad.counters["cross_forwarded"] - (
+        _both(result.path))
+    assert frames["accepted"] == 0 and rep["invariants"]["security_acceptances"] == 0
+    judged = sum(frames["rejected"].values()) + frames.get("accepted_header_flips", 0)
+    assert judged == frames["injected"] > 0
+
+
+def _both(run) -> int:
+    """Frames the relay both cross-forwarded and modified (one frame, counted twice)."""
+    import json
+
+    with (run / "events.jsonl").open() as fh:
+        return sum(1 for line in fh if '"relay_tampered"' in line
+                   and json.loads(line)["data"]["what"] == "cross_forward+modify")
 
 
 def test_g3_relay_memory_and_air_hold_no_canary(tmp_path, monkeypatch):

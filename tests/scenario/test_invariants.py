@@ -200,6 +200,65 @@ def test_frame_nobody_sent_and_corrupted_copies(tmp_path):
     assert r["invariants"]["zero_security_acceptances"]["forged"] == 1 and not r["valid"]
 
 
+def test_corrupted_copies_are_matched_by_the_sha_the_deliver_line_names(tmp_path):
+    """A legitimate corrupted copy and, later, an attacker's corrupted copy reach b; b accepts
+    the legitimate one after both arrived. Matched by the copy's SHA it is the legitimate one
+    (matching by time would blame the attacker's, the latest before the verdict)."""
+    Y, Z = "1111111111111111", "2222222222222222"
+    flip = {"octet": 20, "bit": 3, "len": 100}
+    events = [*healthy(), tx(2, "a", B, t=2.0),
+              {**deliver(2, "a", "b", B, t=2.0, flags=("corrupt",)), "copy_sha256": Y,
+               "flip": flip},
+              drop(2, "a", "c", B), tx(3, "x", B, t=2.5, attack="x"),
+              {**deliver(3, "x", "b", B, t=2.5, flags=("corrupt",), attack="x"),
+               "copy_sha256": Z, "flip": flip}, drop(3, "x", "c", B)]
+    r = check(tmp_path, [*events, verdict("b", Z, reason="auth_fail", t=2.6),
+                         verdict("b", Y, t=3.0)])
+    sec = r["invariants"]["zero_security_acceptances"]
+    assert sec["accepted_after_corruption"] == 1 and sec.get("forged", 0) == 0 and r["valid"]
+    r = check(tmp_path, [*events, verdict("b", Y, reason="auth_fail", t=2.6),
+                         verdict("b", Z, t=3.0)])
+    assert r["invariants"]["zero_security_acceptances"]["forged"] == 1 and not r["valid"]
+
+
+def test_frames_a_malicious_relay_tampered_with(tmp_path):
+    """A malicious relay is a legitimate node on the medium: its ``relay_tampered`` event marks
+    what it modified. The hop's envelope verdict is not an acceptance of the content; media
+    accepted with the relay's flip inside the SRTP packet (or a cross-forwarded frame) is a
+    forgery; a flip in front of the SRTP packet is accepted_after_corruption."""
+
+    def tampered(sha: str, flip: int | None, what: str = "modify") -> dict[str, Any]:
+        return {"t": 1.5, "run": "r", "node": "a", "event": "ue_event", "name": "relay_tampered",
+                "data": {"frame_sha256": sha, "attack": "evil", "what": what, "len": 100,
+                         "flip_octet": flip}}
+
+    def accepted(sha: str, kind: str = "media", octets: int | None = 60) -> dict[str, Any]:
+        e = verdict("b", sha, kind=kind, t=2.0)
+        return e if octets is None else {**e, "octets": octets}
+
+    base = healthy()
+    extra = [tx(2, "a", B, t=2.0), deliver(2, "a", "b", B, t=2.0), drop(2, "a", "c", B)]
+
+    def judge(*lines: dict[str, Any]) -> dict[str, Any]:
+        r = check(tmp_path, [*base, *extra, *lines])
+        return r["invariants"]["zero_security_acceptances"]
+
+    sec = judge(tampered(B, 20), accepted(B))  # octet 20 < 100 - 60: a header
+    assert sec["accepted_after_corruption"] == 1 and sec["forged"] == 0
+    sec = judge(tampered(B, 70), accepted(B))  # inside the SRTP packet
+    assert sec["forged"] == 1 and sec["by_attacker"] == {"evil": 1}
+    sec = judge(tampered(B, None, "cross_forward"), accepted(B))
+    assert sec["forged"] == 1
+    sec = judge(tampered(B, 20), accepted(B, octets=None))  # size unknown: no benefit of doubt
+    assert sec["forged"] == 1
+    sec = judge(tampered(B, 70), accepted(B, kind="relay_ip"))  # the hop's envelope verdict
+    assert sec["forged"] == 0 and sec["ok"]
+    # the verdict table's row for the relay: what it tampered with, and the receivers' verdicts
+    r = check(tmp_path, [*base, *extra, tampered(B, 70), verdict("b", B, reason="auth_fail")])
+    assert r["attack_frames"]["evil"] == {"injected": 1, "rejected": {"auth_fail": 1},
+                                          "accepted": 0, "replayed_authentic_accepted": 0}
+
+
 def test_local_verdicts_are_not_frames(tmp_path):
     r = check(tmp_path, [*healthy(), verdict("a", None, kind="gmk")])
     assert r["valid"] and r["frame_classes"]["local"] == 1

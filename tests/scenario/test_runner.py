@@ -346,3 +346,20 @@ async def test_a_late_link_does_not_hold_the_adhoc_group(clock, tmp_path):
     # the creator sent the GMK to ue4 twice: in the distribution (refused for lack of a link,
     # and counted) and in the resend once the link came up
     assert result.report["ues"]["ue4"]["accepted"]["gmk"] == 1
+
+
+async def test_calls_whose_ids_share_a_prefix_are_told_apart(clock, tmp_path):
+    """The runner's media header tags a call with a digest of its ID: with the ID's first 8
+    octets, 'patrol_call_1' and 'patrol_call_2' were one call to the accounting."""
+    from prose_mesh.scenario import loads_scenario
+    from prose_mesh.scenario.runner import call_tag
+
+    assert call_tag("patrol_call_1") != call_tag("patrol_call_2")
+    text = ADHOC_CHURN.replace("k1", "patrol_call_1").replace("k2", "patrol_call_2")
+    result = await run_scenario(loads_scenario(text), backend="memory", out=tmp_path,
+                                capture="none")
+    r = result.report
+    assert r["failures"] == [], r["failures"]
+    assert r["ues"]["c"]["decrypted"].keys() == {"patrol_call_1"}  # killed before the second
+    assert "patrol_call_2" in r["ues"]["b"]["decrypted"]
+    assert r["invariants"]["security_acceptances"] == 0

@@ -348,3 +348,37 @@ def test_range_and_path_loss_are_exclusive():
     ok = loads_scenario(PY_YAML.replace("range: 100,", "path_loss: {exponent: 2.5},"))
     assert ok.medium.path_loss == M.PathLoss(exponent=2.5)
     assert M.Scenario.from_dict(ok.to_dict()) == ok
+
+
+def test_set_clock_action_loads_round_trips_and_is_checked():
+    """I1's resync: ``set_clock`` steps a UE's clock at run time (signed offset); a misspelt
+    field is named with its file and line, a later step of a killed UE is refused."""
+    text = PY_YAML.replace(
+        "  - {at: 1s, create_group: {group: g1}}\n",
+        "  - {at: 1s, create_group: {group: g1}}\n"
+        "  - {at: 4s, set_clock: {ue: ue2, offset: -1.5s}}\n"
+        "  - {at: 5s, set_clock: {ue: ue2, offset: 0}}\n",
+    )
+    s = loads_scenario(text, "clock.yaml")
+    steps = [st for st in s.timeline if isinstance(st.action, M.SetClock)]
+    assert [(st.at, st.action) for st in steps] == [
+        (4.0, M.SetClock(ue="ue2", offset=-1.5)), (5.0, M.SetClock(ue="ue2", offset=0.0))]
+    assert loads_scenario(s.to_yaml(), "dump.yaml") == s
+    assert M.Scenario.from_dict(s.to_dict()) == s
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text.replace("offset: -1.5s", "ofset: -1.5s"), "clock.yaml")
+    missing, unknown = info.value.problems
+    assert (missing.path, missing.message) == ("timeline[2].set_clock",
+                                               "missing required key 'offset'")
+    assert (unknown.source, unknown.line, unknown.path) == ("clock.yaml", 15,
+                                                            "timeline[2].set_clock.ofset")
+    assert unknown.message == "unknown key 'ofset' (did you mean 'offset'?)"
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text.replace("offset: -1.5s", "offset: 1.5 s"), "clock.yaml")
+    assert [p.path for p in info.value.problems] == ["timeline[2].set_clock.offset"]
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text.replace("create_group: {group: g1}}\n",
+                                    "create_group: {group: g1}}\n  - {at: 2s, kill: {ue: ue2}}\n"))
+    assert {(p.path, p.message) for p in info.value.problems} == {
+        ("timeline[3].set_clock.ue", "UE 'ue2' was killed earlier"),
+        ("timeline[4].set_clock.ue", "UE 'ue2' was killed earlier")}
