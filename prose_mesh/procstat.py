@@ -9,9 +9,12 @@ run can measure its own peak even in a process that ran something before it.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+from collections.abc import Callable
 
-__all__ = ["fd_count", "peak_rss_kb", "reset_peak_rss", "rss_kb"]
+__all__ = ["fd_count", "peak_rss_kb", "reset_peak_rss", "rss_kb", "trim_heap"]
 
 
 def _status(key: str) -> int:
@@ -46,4 +49,32 @@ def reset_peak_rss() -> bool:
             fh.write("5")
     except OSError:
         return False
+    return True
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(
+            ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def trim_heap() -> bool:
+    """Give the C heap's free pages back to the kernel (glibc ``malloc_trim(0)``); False where
+    there is no glibc.
+
+    Why: CPython hands objects over 512 octets (frames, SRTP packets, pickled rows) to the C
+    allocator, which keeps what they freed in its heap for reuse. Under a soak's churn the
+    heap fragments and RSS creeps although nothing is kept: J2 at 1/20 on netns crept
+    1-2 MB a minute for 30 min while tracemalloc's live Python memory stayed flat; trimmed
+    every 30 s, RSS stayed within 1 MB from minute 2 to 5. (The same cure as for long-running
+    Python services, e.g. Dask's "memory not released back to the OS".)"""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
     return True

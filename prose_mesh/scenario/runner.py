@@ -60,7 +60,7 @@ from prose_mesh.node.provision import (
     provision,
 )
 from prose_mesh.node.ue import Ue
-from prose_mesh.procstat import peak_rss_kb, reset_peak_rss, rss_kb
+from prose_mesh.procstat import peak_rss_kb, reset_peak_rss, rss_kb, trim_heap
 from prose_mesh.protocol.groups import GroupConfig
 from prose_mesh.scenario import attacks, figures_adversarial, relays
 from prose_mesh.scenario import model as M
@@ -370,6 +370,7 @@ async def run_scenario(
             await relays.run(state, nursery)
             await attacks.run(state, nursery)
             nursery.start_soon(_tick, state, report_progress)
+            nursery.start_soon(_trim_heap_every, HEAP_TRIM_PERIOD)
             async with trio.open_nursery() as steps:
                 first = state.first_keying_at  # group -> its earliest create_group step
                 for st in scenario.timeline:
@@ -420,6 +421,14 @@ async def _tick(state: RunState, progress: Callable[[str, dict[str, Any]], None]
                              "frames": state.air.medium.transmissions,
                              "calls": len(state.calls), "failures": len(state.failures)})
         await trio.sleep(1.0)
+
+
+async def _trim_heap_every(period: float) -> None:
+    """Return the C heap's free pages to the kernel now and then (procstat.trim_heap): a
+    long run's RSS then measures what the UEs and the emulator hold (J2 "no memory growth"),
+    not what the allocator kept after frames were freed."""
+    while trim_heap():
+        await trio.sleep(period)
 
 
 def _log_deliveries(state: RunState) -> None:
@@ -523,6 +532,7 @@ _OVER_LINKS = ("adhoc", "temporary")
 # resume target (with a 2 s cap, a member that lost four copies in a row got it 2.06 s after
 # link-up in a clean-checkout CI run). The cost is one I_MESSAGE a second per missing member.
 GMK_RESEND_GAP = 1.0
+HEAP_TRIM_PERIOD = 30.0  # s between trims of the C heap during a run (procstat.trim_heap)
 ADHOC_LINK_PATIENCE = 1.0  # [EMU] s an ad-hoc creator waits for all links before distributing
 
 
