@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from prose_mesh.scenario.runner import RunState
 
 SAMPLE_PERIOD = 0.5  # s between discovery-table samples
+#: s after the first attack before J2's steady-state RSS baseline (process.rss_steady_growth_pct)
+RSS_WARMUP_S = 120.0
 _SHA = re.compile(r'"frame_sha256":"([0-9a-f]+)"')
 _NODE = re.compile(r'"node":"([^"]+)"')
 _ATTACK = re.compile(r'"attack":"([^"]+)"')
@@ -170,13 +172,17 @@ async def run(state: RunState, nursery: trio.Nursery) -> None:
 
 
 async def _sample_discovery(state: RunState) -> None:
-    """Discovery table sizes, the RSS when the first attack became active (J2's growth), and
-    from then on the process's open fds (``process.fds``; J2: "no fd growth")."""
+    """Discovery table sizes, the RSS when the first attack became active and RSS_WARMUP_S
+    later (J2's growth), and from then on the process's open fds (``process.fds``; J2: "no fd
+    growth")."""
+    first_attack = math.inf
     while True:
         if not state.rss_at_attack_kb and any(
             isinstance(r, A.Role) and r.active for r in state.attackers.values()
         ):
-            state.rss_at_attack_kb = rss_kb()
+            state.rss_at_attack_kb, first_attack = rss_kb(), trio.current_time()
+        if not state.rss_after_warmup_kb and trio.current_time() >= first_attack + RSS_WARMUP_S:
+            state.rss_after_warmup_kb = rss_kb()
         if state.rss_at_attack_kb:
             state.sample("process.fds", float(fd_count()))
         for name, ue in state.ues.items():

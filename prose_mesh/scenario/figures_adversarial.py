@@ -84,7 +84,13 @@ are fractions so that ``"< 0.1%"`` bounds work):
   of the run to the end of its timeline (VmHWM, reset when the run starts:
   :mod:`prose_mesh.procstat` says why not ``ru_maxrss``), so not the memory the figures after
   the run take to read its event log; ``process.rss_growth_pct`` (J2): RSS at the end of the
-  timeline over RSS when an attack was first seen active, in per cent (absent without one).
+  timeline over RSS when an attack was first seen active, in per cent (absent without one);
+  ``process.rss_steady_growth_pct`` (J2's "no memory growth"): the same from
+  :data:`~prose_mesh.scenario.attacks.RSS_WARMUP_S` after that (absent in shorter runs). In the
+  warm-up the run's bounded stores fill under the flood (the attackers' heard rings and sent
+  SHAs, the UEs' per-source rate-limit tables and replay caches, the media each UE keeps in
+  memory before its log spills): J2-30m on netns, 177 MB at the first attack, 201.8 MB from
+  50 s after it to minute 5. What grows after it grows without bound.
 
 Wiring (``runner.run_scenario``): call :func:`flush_medium_events` before ``relays.finish`` /
 ``attacks.finish`` (they read events.jsonl; without it the last batch of the medium's
@@ -146,6 +152,9 @@ def add_figures(state: RunState) -> None:
     if state.rss_at_attack_kb:
         end = state.rss_end_kb or rss_kb()
         counts["process.rss_growth_pct"] = 100.0 * (end / state.rss_at_attack_kb - 1.0)
+        if state.rss_after_warmup_kb:
+            counts["process.rss_steady_growth_pct"] = 100.0 * (
+                end / state.rss_after_warmup_kb - 1.0)
     for f in state.scenario.expect.figures:  # zero counters a scenario expects
         if _GENERIC.match(f.metric) and f.metric not in counts:
             counts[f.metric] = 0.0

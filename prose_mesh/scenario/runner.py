@@ -215,6 +215,7 @@ class RunState:
     rss_peak_kb: int = 0  # peak RSS up to the end of the timeline (process.rss_mb)
     rss_end_kb: int = 0  # RSS at the end of the timeline
     rss_at_attack_kb: int = 0  # RSS when an attack was first seen active (rss_growth_pct)
+    rss_after_warmup_kb: int = 0  # RSS attacks.RSS_WARMUP_S later (rss_steady_growth_pct)
     background: trio.Nursery | None = None  # the run's nursery: tasks that outlive a step
     _played: dict[str, list[Played]] | None = field(default=None, repr=False)
     _foreign: dict[str, int] = field(default_factory=dict, repr=False)

@@ -74,3 +74,23 @@ async def test_a_descriptor_leaked_in_the_attack_is_fd_growth(autojump_clock,
             os.close(fd)
     assert len(leaked) == 2
     assert r["figures"]["process.fd_growth"]["max"] == 2
+
+
+async def test_memory_kept_after_the_warmup_is_steady_rss_growth(autojump_clock, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """J2's steady-state figure: RSS from RSS_WARMUP_S after the first attack to the end. 96 MB
+    allocated (and touched) after the warm-up and kept to the end must show in it."""
+    from prose_mesh.scenario import attacks
+
+    monkeypatch.setattr(attacks, "RSS_WARMUP_S", 0.5)  # the flood runs from 1 s to 2.5 s
+    kept: list[bytes] = []
+
+    def leak(phase: str, info: dict[str, Any]) -> None:
+        if phase == "running" and not kept and info["t"] >= 2.0:
+            kept.append(b"x" * (96 << 20))
+
+    r = await _run(tmp_path, leak)
+    assert len(kept) == 1
+    steady = r["figures"]["process.rss_steady_growth_pct"]["max"]
+    grown_mb = steady / 100 * r["figures"]["process.rss_mb"]["max"]
+    assert steady > 0 and grown_mb > 48, (steady, r["figures"]["process.rss_mb"])
