@@ -61,7 +61,7 @@ from prose_mesh import attack as A
 from prose_mesh.attack.tamperer import crafted_problems
 from prose_mesh.errors import ConfigError
 from prose_mesh.node.provision import community
-from prose_mesh.procstat import fd_count, rss_kb
+from prose_mesh.procstat import fd_count, trimmed_rss_kb
 from prose_mesh.scenario import model as M
 from prose_mesh.scenario import relays
 
@@ -180,9 +180,9 @@ async def _sample_discovery(state: RunState) -> None:
         if not state.rss_at_attack_kb and any(
             isinstance(r, A.Role) and r.active for r in state.attackers.values()
         ):
-            state.rss_at_attack_kb, first_attack = rss_kb(), trio.current_time()
+            state.rss_at_attack_kb, first_attack = trimmed_rss_kb(), trio.current_time()
         if not state.rss_after_warmup_kb and trio.current_time() >= first_attack + RSS_WARMUP_S:
-            state.rss_after_warmup_kb = rss_kb()
+            state.rss_after_warmup_kb = trimmed_rss_kb()
         if state.rss_at_attack_kb:
             state.sample("process.fds", float(fd_count()))
         for name, ue in state.ues.items():

@@ -60,7 +60,7 @@ from prose_mesh.node.provision import (
     provision,
 )
 from prose_mesh.node.ue import Ue
-from prose_mesh.procstat import peak_rss_kb, reset_peak_rss, rss_kb, trim_heap
+from prose_mesh.procstat import peak_rss_kb, reset_peak_rss, trim_heap, trimmed_rss_kb
 from prose_mesh.protocol.groups import GroupConfig
 from prose_mesh.scenario import attacks, figures_adversarial, relays
 from prose_mesh.scenario import model as M
@@ -388,7 +388,7 @@ async def run_scenario(
                 steps.cancel_scope.cancel()
             report_progress("stopping", {})
             # the run's memory, before the offline figures read the event log into memory
-            state.rss_peak_kb, state.rss_end_kb = peak_rss_kb(), rss_kb()
+            state.rss_peak_kb, state.rss_end_kb = peak_rss_kb(), trimmed_rss_kb()
             nursery.cancel_scope.cancel()
         # the medium's last batch before the UEs' verdicts: a verdict line must not precede
         # the `deliver` line of its frame (attack attribution reads the file in order)
