@@ -23,7 +23,6 @@ Subclasses implement :meth:`Role.frames` (what to send next) and optionally :met
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 from collections import Counter, deque
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import trio
 
 from prose_mesh.errors import ConfigError, ProseMeshError
-from prose_mesh.medium.core import SHA_HEX
+from prose_mesh.medium.core import frame_sha
 from prose_mesh.node.clock import VIRTUAL_EPOCH, UeClock
 from prose_mesh.protocol.ratelimit import TokenBucket
 from prose_mesh.wire import fast
@@ -94,11 +93,6 @@ class World:
             if v == l2id:
                 return name
         return None
-
-
-def frame_sha(frame: bytes) -> str:
-    """The medium's ``frame_sha256`` of a frame (first :data:`SHA_HEX` hex digits)."""
-    return hashlib.sha256(frame).hexdigest()[:SHA_HEX]
 
 
 class Role:

@@ -53,6 +53,12 @@ CR_WINDOW_S = 1.0  # the CR evaluation window (TS 36.214 §5.1.31: 1000 ms)
 SHA_HEX = 16  # frame_sha256 is the first 16 hex digits (64 bits) of SHA-256 over the frame
 
 
+def frame_sha(frame: bytes) -> str:
+    """A frame's ``frame_sha256`` (first :data:`SHA_HEX` hex digits of SHA-256): the name the
+    medium's, the UEs', the relays' and the attackers' lines all give it."""
+    return hashlib.sha256(frame).hexdigest()[:SHA_HEX]
+
+
 class Delivery:
     """One copy of a frame due at ``receiver`` at time ``at`` (medium clock, seconds)."""
 
@@ -279,7 +285,7 @@ class Medium:
         node = self._node(sender)
         self._tx += 1
         tx = self._tx
-        sha = hashlib.sha256(frame).hexdigest()[:SHA_HEX]
+        sha = frame_sha(frame)
         attack = node.attack
         t = self._t(now)
         line: dict[str, Any] = {"t": t, "run": self.run, "node": sender, "event": "tx",
@@ -395,7 +401,7 @@ class Medium:
             # verdict line names): a verdict on it is matched to this line exactly, and the
             # figures can tell a flip in a field end-to-end integrity covers from one in a header
             # nothing checks (scenario.figures_adversarial, scenario.invariants)
-            line["copy_sha256"] = hashlib.sha256(d.frame).hexdigest()[:SHA_HEX]
+            line["copy_sha256"] = frame_sha(d.frame)
             line["flip"] = {"octet": d.flip[0], "bit": d.flip[1], "len": len(d.frame)}
         self.events.append(line)
 

@@ -23,7 +23,6 @@ checks catch it, and the per-hop counters attribute it.
 from __future__ import annotations
 
 import gc
-import hashlib
 import math
 import random
 import types
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from prose_mesh.errors import ProseMeshError
-from prose_mesh.medium.core import SHA_HEX
+from prose_mesh.medium.core import frame_sha
 from prose_mesh.protocol.actions import Event
 from prose_mesh.protocol.reasons import Reason
 from prose_mesh.protocol.relay import Forwarder, Selector
@@ -415,7 +414,7 @@ class RelayNode:
             # the SHA the medium's tx line and the receivers' verdict lines will carry
             frame = fast.ethernet(self.ue.radio.mac, envelope)
             self.ue.log.event("relay_tampered", {
-                "frame_sha256": hashlib.sha256(frame).hexdigest()[:SHA_HEX],
+                "frame_sha256": frame_sha(frame),
                 "attack": tamper.attack, "what": tamper.what, "len": len(frame),
                 "flip_octet": None if tamper.from_end is None else len(frame) - tamper.from_end,
             })  # fmt: skip

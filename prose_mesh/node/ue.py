@@ -32,7 +32,6 @@ resulting frames leave, so virtual-time latencies include the cost of the crypto
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import math
 import random
@@ -48,7 +47,7 @@ from prose_mesh.constants import MIKEY_PORT
 from prose_mesh.crypto.kms import KeyMaterial
 from prose_mesh.errors import ConfigError, ProseMeshError
 from prose_mesh.medium.air import Radio
-from prose_mesh.medium.core import SHA_HEX
+from prose_mesh.medium.core import frame_sha
 from prose_mesh.node.clock import UeClock
 from prose_mesh.node.keystore import Keystore
 from prose_mesh.node.log import FRAME, UeLog
@@ -222,7 +221,7 @@ class Ue:
         reject with a reason) or one ``filtered`` count; :attr:`UeLog.unaccounted` counts
         frames that did not, and must stay 0."""
         self.log.frames_in += 1
-        token = FRAME.set(hashlib.sha256(frame).hexdigest()[:SHA_HEX]) if self.log.sink else None
+        token = FRAME.set(frame_sha(frame)) if self.log.sink else None
         try:
             outcomes = await self._dispatch(frame)
         finally:

@@ -110,6 +110,7 @@ from typing import TYPE_CHECKING, Any
 
 from prose_mesh.procstat import peak_rss_kb, rss_kb
 from prose_mesh.protocol.group_call import mki_gmk_id
+from prose_mesh.scenario.invariants import flip_before_srtp
 from prose_mesh.scenario.relays import NETWORK
 
 if TYPE_CHECKING:
@@ -321,8 +322,8 @@ def _first_verdicts(
         flags = delivered.get(key)
         tampered = flags is None or "corrupt" in flags  # no untouched copy was delivered
         if e["event"] == "accept" and tampered:
-            flip, octets = flips.get(key), e.get("octets")
-            if flip is not None and octets is not None and flip[0] < flip[1] - octets:
+            octet, size = flips.get(key, (None, 0))
+            if flip_before_srtp(octet, size, e.get("octets")):
                 header_flips += 1  # before the SRTP packet: nothing end to end covers it
             else:
                 corrupt_accepted += 1

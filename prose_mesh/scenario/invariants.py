@@ -155,6 +155,13 @@ def check_run(run_dir: Path | str, *, canary: bytes | None = None,
     }
 
 
+def flip_before_srtp(flip_octet: int | None, frame_len: int, octets: int | None) -> bool:
+    """A bit flip at ``flip_octet`` of a ``frame_len``-octet frame lies before the accepted
+    SRTP packet, the frame's last ``octets`` octets ([EMU] layout): a header nothing end to end
+    covers, so accepting the frame is right. False when either position is unknown."""
+    return flip_octet is not None and octets is not None and flip_octet < frame_len - octets
+
+
 # -- reading ------------------------------------------------------------------------------------
 class _Log:
     """What the checks need from events.jsonl, in one pass (kept compact: a run can log
@@ -303,7 +310,7 @@ def _security(log: _Log) -> dict[str, Any]:
         tampered = log.relay_tampered.get(sha)
         if tampered is not None and not kind.startswith("relay"):  # the hop's own verdicts
             attacker, flip, size = tampered  # are on the envelope, which the relay did send
-            if flip is not None and octets is not None and flip < size - octets:
+            if flip_before_srtp(flip, size, octets):
                 header_flips[attacker] += 1
                 note("accepted_after_corruption", what + f" (relay {attacker} flipped a "
                      "header bit nothing end to end covers)")
